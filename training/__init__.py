@@ -1,0 +1,1 @@
+"""PyTorch reference of the wgpu-restore model: model, file format, training."""
