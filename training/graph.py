@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from safetensors import safe_open
+from safetensors.torch import load_file
 
 from . import ops
 
@@ -243,12 +243,40 @@ def run_function(doc: dict, tensors: dict[str, torch.Tensor], name: str, inputs:
 
 # ---------------------------------------------------------------- files
 
+_DTYPES = {torch.float32: "F32", torch.float16: "F16"}
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write a safetensors file byte-deterministically, atomically (temp file + rename).
+
+    The safetensors package serializes `__metadata__` from a hash map, so its key order
+    (and the file's bytes) vary between runs; fixtures must regenerate byte-identically.
+    """
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        for b in blobs:
+            f.write(b)
+    tmp.replace(path)
+
+
 
 def save_model_file(path: str | Path, doc: dict, tensors: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> None:
     validate(doc, {k: tuple(v.shape) for k, v in tensors.items()})
     meta = {"format": FORMAT, "format_version": str(VERSION), "graph": json.dumps(doc, sort_keys=True, separators=(",", ":"))}
-    out = {k: v.detach().to(dtype).contiguous() for k, v in sorted(tensors.items())}
-    save_file(out, str(path), metadata=meta)
+    write_safetensors(path, {k: v.to(dtype) for k, v in tensors.items()}, meta)
 
 
 def load_model_file(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -270,7 +298,9 @@ def load_model_file(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ModelFileError(f"{path}: metadata 'graph' is missing or not JSON ({e})") from e
     dtypes = {k: {torch.float32: "F32", torch.float16: "F16"}.get(v.dtype, str(v.dtype)) for k, v in tensors.items()}
     validate(doc, {k: tuple(v.shape) for k, v in tensors.items()}, dtypes)
-    return doc, {k: v.to(torch.float32) for k, v in tensors.items()}
+    # Fresh (aligned) copies: oneDNN picks other kernels for the unaligned views that
+    # load_file returns, which changes results in the last bits.
+    return doc, {k: v.to(torch.float32).clone() for k, v in tensors.items()}
 
 
 class FileModel:

@@ -1,0 +1,394 @@
+"""Training data: image loading, degradation synthesis, random training patches.
+
+Everything here follows ../shared/MODEL.md section 4; docs/degradations.md describes the
+synthesis and its parameters, and docs/degradations.png shows examples.
+
+Images are float32 HxWx3 numpy arrays in [0, 1] (RGB). The degradation functions also
+accept a 3xHxW torch tensor and then return one. Every random choice comes from the
+`np.random.Generator` passed in, so a seeded generator reproduces a sample exactly.
+
+Degradation types and label order: DEGRADATIONS = ("noise", "rain", "haze"), the order of
+the Prompt Net outputs. `degrade` applies them in the fixed physical order haze, then
+rain, then noise (noise is added by the camera, after the light went through haze and
+rain).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy import ndimage
+
+DEGRADATIONS = ("noise", "rain", "haze")
+APPLY_ORDER = ("haze", "rain", "noise")
+REPO = Path(__file__).resolve().parent.parent
+DATA_ROOT = REPO.parent / "shared" / "data"
+TRAIN_FOLDERS = ["train/bsd390", "train/train400", "train/urban60"]
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+# ------------------------------------------------------------------------ loading
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """uint8 HxWx3 RGB; grey (and palette, alpha) images are converted to 3 channels."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTS)
+
+
+def load_images(root: Path | None = None, folders: Sequence[str] = TRAIN_FOLDERS) -> list[np.ndarray]:
+    """Load every image of `root/folder` for each folder, once, as uint8 HxWx3 RGB."""
+    root = Path(root) if root is not None else DATA_ROOT
+    out = []
+    for folder in folders:
+        paths = list_images(root / folder)
+        if not paths:
+            raise FileNotFoundError(f"no images in {root / folder}")
+        out.extend(read_rgb(p) for p in paths)
+    return out
+
+
+def to_float(img_u8: np.ndarray) -> np.ndarray:
+    return img_u8.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Round a [0, 1] float image to 8 bits (MODEL.md section 5)."""
+    return np.clip(np.rint(np.asarray(img, np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _accept_torch(fn):
+    """Let a numpy HxWx3 degradation also take (and return) a 3xHxW torch tensor."""
+
+    @functools.wraps(fn)
+    def wrapper(img, *args, **kwargs):
+        if isinstance(img, torch.Tensor):
+            arr = img.detach().cpu().permute(1, 2, 0).numpy().astype(np.float32)
+            out = fn(arr, *args, **kwargs)
+            return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1))).to(img.device)
+        return fn(np.asarray(img, dtype=np.float32), *args, **kwargs)
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------ noise
+
+BENCH_SIGMAS = (15, 25, 50)
+
+
+def sample_sigma(rng: np.random.Generator) -> float:
+    """60%: one of the benchmark levels {15, 25, 50}; 40%: uniform in [5, 55] (8-bit units)."""
+    if rng.random() < 0.6:
+        return float(BENCH_SIGMAS[rng.integers(len(BENCH_SIGMAS))])
+    return float(rng.uniform(5.0, 55.0))
+
+
+@_accept_torch
+def add_noise(img: np.ndarray, sigma: float, rng: np.random.Generator, quantize: bool = True) -> np.ndarray:
+    """Additive white Gaussian noise of standard deviation sigma/255.
+
+    quantize=True is the PromptIR test protocol, an ordinary 8-bit file:
+    uint8(clip(x*255 + sigma*n, 0, 255)) / 255, where uint8() truncates like numpy's astype.
+    quantize=False keeps the values continuous but still clips to [0, 1].
+    """
+    n = rng.standard_normal(img.shape, dtype=np.float32)
+    if quantize:
+        # x comes from 8-bit data; round x*255 first so float error cannot move a level.
+        noisy = np.clip(np.rint(img * 255.0) + np.float32(sigma) * n, 0, 255).astype(np.uint8)
+        return noisy.astype(np.float32) * np.float32(1.0 / 255.0)
+    return np.clip(img + np.float32(sigma / 255.0) * n, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------ rain
+
+
+def sample_rain_params(rng: np.random.Generator) -> dict:
+    """One rain "look" per image (lengths in pixels at native resolution)."""
+    return dict(
+        angle=float(rng.uniform(-30.0, 30.0)),  # degrees from vertical, + leans like "\"
+        density=float(math.exp(rng.uniform(math.log(3e-4), math.log(1.6e-3)))),  # streaks per pixel
+        length=float(rng.uniform(10.0, 40.0)),  # mean streak length
+        width=float(rng.uniform(0.35, 0.75)),  # Gaussian blur sigma of the 1-px line
+        intensity=float(rng.uniform(0.6, 1.0)),  # peak brightness of the streaks
+    )
+
+
+_LINE_PEAK: dict[float, float] = {}
+
+
+def _line_peak(sigma: float) -> float:
+    """Peak of a unit-density, pixel-centred 1-px vertical line after the Gaussian blur."""
+    key = round(sigma, 3)
+    if key not in _LINE_PEAK:
+        line = np.zeros((1, 33), np.float32)
+        line[0, 16] = 1.0
+        _LINE_PEAK[key] = float(ndimage.gaussian_filter1d(line, sigma, axis=1, truncate=3.0).max())
+    return _LINE_PEAK[key]
+
+
+def rain_layer(h: int, w: int, rng: np.random.Generator, params: dict | None = None) -> np.ndarray:
+    """Single-channel streak layer in [0, 1] (Rain100L-like: thin, bright, one direction).
+
+    Streaks are straight segments with a common angle (+-3 degrees jitter, sd 1),
+    lengths around `length` (x0.6..1.4), tapered over ~2 px at both ends, drawn by
+    bilinear splatting of points every <= 0.5 px, then blurred with a Gaussian of
+    sigma `width` (0.35..0.75 px: 1-2 px wide streaks with sharp edges). Overlaps saturate.
+    """
+    p = params or sample_rain_params(rng)
+    margin = p["length"] * 0.7 + 2
+    area = (h + 2 * margin) * (w + 2 * margin)
+    n = int(rng.poisson(p["density"] * area))
+    layer = np.zeros(h * w, np.float32)
+    if n > 0:
+        ang = np.deg2rad(p["angle"] + np.clip(rng.normal(0.0, 1.0, n), -3.0, 3.0))
+        lens = p["length"] * rng.uniform(0.6, 1.4, n)
+        amp = p["intensity"] * rng.uniform(0.6, 1.0, n)
+        cy = rng.uniform(-margin, h + margin, n)
+        cx = rng.uniform(-margin, w + margin, n)
+        k = int(math.ceil(lens.max() * 2)) + 1  # samples per streak, spacing <= 0.5 px
+        t = np.linspace(-0.5, 0.5, k, dtype=np.float64)[None, :]
+        step = lens / (k - 1)
+        along = t * lens[:, None]  # pixels from centre
+        ys = cy[:, None] + along * np.cos(ang)[:, None]
+        xs = cx[:, None] + along * np.sin(ang)[:, None]
+        taper = np.clip((0.5 - np.abs(t)) * lens[:, None] / 2.0, 0.0, 1.0)
+        wts = (amp * step)[:, None] * taper
+        ys, xs, wts = ys.ravel() - 0.5, xs.ravel() - 0.5, wts.ravel()  # pixel centres at +0.5
+        y0, x0 = np.floor(ys), np.floor(xs)
+        fy, fx = ys - y0, xs - x0
+        y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+        for dy, dx, wgt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+            yy, xx = y0 + dy, x0 + dx
+            ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            layer += np.bincount(yy[ok] * w + xx[ok], weights=(wts * wgt)[ok], minlength=h * w).astype(np.float32)
+    layer = layer.reshape(h, w)
+    layer = ndimage.gaussian_filter(layer, p["width"], truncate=3.0)
+    # A line's density is spread over ~1/peak pixels by the blur: rescale so the centre of
+    # a streak reaches its amplitude, then let overlaps saturate.
+    return np.clip(layer / _line_peak(p["width"]), 0.0, 1.0)
+
+
+@_accept_torch
+def add_rain(img: np.ndarray, rng: np.random.Generator, params: dict | None = None) -> np.ndarray:
+    """Screen-blend a rain layer: out = 1 - (1 - img)(1 - r); bright streaks saturate."""
+    r = rain_layer(img.shape[0], img.shape[1], rng, params)[..., None]
+    return 1.0 - (1.0 - img) * (1.0 - r)
+
+
+# ------------------------------------------------------------------------ haze
+
+
+def sample_haze_params(rng: np.random.Generator) -> dict:
+    a = rng.uniform(0.7, 1.0)
+    tint = rng.normal(0.0, 0.015, 3) + np.array([-0.01, 0.0, 0.01]) * rng.uniform(0, 2)  # slightly blue-ish at most
+    return dict(
+        beta=float(rng.uniform(0.4, 1.35)),
+        A=[float(v) for v in np.clip(a * (1.0 + tint), 0.0, 1.0)],
+        base=float(rng.uniform(0.35, 0.75)),  # depth at mid-height
+        ramp=float(rng.uniform(0.1, 0.6)),  # depth gained from bottom to top of the frame
+        noise=float(rng.uniform(0.03, 0.15)),  # low-frequency depth variation
+        grid=int(rng.integers(2, 6)),  # its cells across the frame
+        lum=float(rng.uniform(0.0, 0.3)),  # bright (sky-like) regions farther away
+        seed=int(rng.integers(2**31)),
+    )
+
+
+def haze_depth(img: np.ndarray, p: dict, frame: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Smooth depth in [0, 1] for `img`, a crop at (y0, x0) of a full frame of H x W.
+
+    d = base + ramp * (0.5 - y/H) + noise * lowfreq(y, x) + lum * (blurred luminance - mean),
+    clipped to [0, 1]. Defined in frame coordinates, so a crop gets the depth of its place.
+    """
+    h, w = img.shape[:2]
+    y0, x0, H, W = frame if frame is not None else (0, 0, h, w)
+    ys = (y0 + np.arange(h, dtype=np.float32) + 0.5) / H
+    xs = (x0 + np.arange(w, dtype=np.float32) + 0.5) / W
+    d = p["base"] + p["ramp"] * (0.5 - ys)[:, None] + np.zeros((1, w), np.float32)
+    g = p["grid"]
+    field = np.random.default_rng(p["seed"]).standard_normal((g + 1, g + 1)).astype(np.float32)
+    gy, gx = np.meshgrid(ys * g, xs * g, indexing="ij")
+    d += p["noise"] * ndimage.map_coordinates(field, [gy, gx], order=3, mode="nearest")
+    if p["lum"] > 0:
+        lum = img @ np.array([0.299, 0.587, 0.114], np.float32)
+        s = 0.01 * max(H, W)
+        lum = ndimage.gaussian_filter(lum, s, truncate=2.0)
+        d += p["lum"] * (lum - lum.mean())
+    return np.clip(d, 0.0, 1.0).astype(np.float32)
+
+
+@_accept_torch
+def add_haze(img: np.ndarray, rng: np.random.Generator, params: dict | None = None,
+             frame: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Atmospheric scattering I = J t + A (1 - t), t = exp(-beta d)."""
+    p = params or sample_haze_params(rng)
+    t = np.exp(-p["beta"] * haze_depth(img, p, frame))[..., None]
+    A = np.asarray(p["A"], np.float32)
+    return (img * t + A * (1.0 - t)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------ mixtures
+
+
+_PAIRS = (("noise", "rain"), ("noise", "haze"), ("rain", "haze"))
+
+
+def sample_kinds(rng: np.random.Generator) -> tuple[str, ...]:
+    """10% clean, 60% one type (20% each), 25% two (8.3% per pair), 5% all three."""
+    u = rng.random()
+    if u < 0.10:
+        return ()
+    if u < 0.70:
+        return (DEGRADATIONS[rng.integers(3)],)
+    if u < 0.95:
+        return _PAIRS[rng.integers(3)]
+    return DEGRADATIONS
+
+
+def labels_of(kinds) -> np.ndarray:
+    return np.array([1.0 if k in kinds else 0.0 for k in DEGRADATIONS], np.float32)
+
+
+def degrade(img: np.ndarray, kinds, rng: np.random.Generator, frame=None, params: dict | None = None):
+    """Apply `kinds` in the physical order haze, rain, noise. Returns (degraded, labels).
+
+    params may fix per-type parameters: {"haze": {...}, "rain": {...}, "sigma": 25, "quantize": True}.
+    """
+    unknown = set(kinds) - set(DEGRADATIONS)
+    if unknown:
+        raise ValueError(f"unknown degradation(s) {sorted(unknown)}")
+    params = params or {}
+    out = img
+    if "haze" in kinds:
+        out = add_haze(out, rng, params.get("haze"), frame)
+    if "rain" in kinds:
+        out = add_rain(out, rng, params.get("rain"))
+    if "noise" in kinds:
+        sigma = params.get("sigma")
+        sigma = sample_sigma(rng) if sigma is None else sigma
+        quantize = params.get("quantize")
+        quantize = bool(rng.random() < 0.85) if quantize is None else quantize
+        out = add_noise(out, sigma, rng, quantize)
+    if isinstance(out, np.ndarray):
+        out = out.astype(np.float32, copy=False)
+    return out, labels_of(kinds)
+
+
+# ------------------------------------------------------------------------ patches
+
+
+def _dihedral(img: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 flips/rotations (views, no copy): rot90 by k % 4, transposed if k >= 4."""
+    out = np.rot90(img, k % 4)
+    return out.transpose(1, 0, 2) if k >= 4 else out
+
+
+def random_patch(images: Sequence[np.ndarray], patch: int, rng: np.random.Generator,
+                 probs: np.ndarray | None = None, kinds=None):
+    """One training sample: (degraded, clean, labels), float32 HxWx3 numpy.
+
+    The flip/rotation is applied to the clean image BEFORE degrading, so the content is
+    augmented with all 8 dihedral transforms while rain stays near vertical and haze
+    stays denser toward the top of the (transformed) frame, as in real photos.
+    """
+    i = rng.choice(len(images), p=probs) if probs is not None else rng.integers(len(images))
+    src = _dihedral(images[i], int(rng.integers(8)))
+    H, W = src.shape[:2]
+    if H < patch or W < patch:
+        py, px = max(0, patch - H), max(0, patch - W)
+        src = np.pad(src, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="reflect")
+        H, W = src.shape[:2]
+    y0 = int(rng.integers(H - patch + 1))
+    x0 = int(rng.integers(W - patch + 1))
+    clean = to_float(src[y0:y0 + patch, x0:x0 + patch])
+    kinds = sample_kinds(rng) if kinds is None else kinds
+    degraded, labels = degrade(clean, kinds, rng, frame=(y0, x0, H, W))
+    return degraded, clean, labels
+
+
+def area_probs(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Pick images in proportion to their pixel count (every pixel equally likely)."""
+    a = np.array([im.shape[0] * im.shape[1] for im in images], np.float64)
+    return a / a.sum()
+
+
+def _stack(samples):
+    deg = torch.from_numpy(np.stack([s[0] for s in samples]).transpose(0, 3, 1, 2).copy())
+    clean = torch.from_numpy(np.stack([s[1] for s in samples]).transpose(0, 3, 1, 2).copy())
+    labels = torch.from_numpy(np.stack([s[2] for s in samples]))
+    return deg, clean, labels
+
+
+def batches(images: Sequence[np.ndarray], batch: int = 4, patch: int = 128,
+            rng: np.random.Generator | None = None, by_area: bool = True) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Endless (degraded, clean, labels) batches: NCHW float32 in [0, 1], labels N x 3."""
+    rng = rng if rng is not None else np.random.default_rng()
+    probs = area_probs(images) if by_area else None
+    while True:
+        yield _stack([random_patch(images, patch, rng, probs) for _ in range(batch)])
+
+
+class TrainPatches(torch.utils.data.IterableDataset):
+    """Endless single samples (degraded 3xPxP, clean 3xPxP, labels 3) for a DataLoader.
+
+    Each DataLoader worker gets its own generator from (seed, worker id); use with
+    DataLoader(ds, batch_size=..., num_workers=...).
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], patch: int = 128, seed: int = 0, by_area: bool = True):
+        self.images, self.patch, self.seed = images, patch, seed
+        self.probs = area_probs(images) if by_area else None
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info is not None else 0
+        rng = np.random.default_rng([self.seed, wid])
+        while True:
+            d, c, l = random_patch(self.images, self.patch, rng, self.probs)
+            yield (torch.from_numpy(np.ascontiguousarray(d.transpose(2, 0, 1))),
+                   torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1))),
+                   torch.from_numpy(l))
+
+
+# ------------------------------------------------------------------------ validation sets
+
+
+class ValItem(NamedTuple):
+    name: str
+    input: np.ndarray  # uint8 HxWx3
+    target: np.ndarray  # uint8 HxWx3
+    labels: np.ndarray  # float32 (noise, rain, haze)
+
+
+def load_valset(folder: Path) -> list[ValItem]:
+    """Read one set written by training/make_valsets.py (<set>/{input,target}/NAME.png, labels.json)."""
+    folder = Path(folder)
+    meta = json.loads((folder / "labels.json").read_text())
+    return [ValItem(it["name"], read_rgb(folder / "input" / f"{it['name']}.png"),
+                    read_rgb(folder / "target" / f"{it['name']}.png"),
+                    np.asarray(it["labels"], np.float32)) for it in meta["items"]]
+
+
+def to_tensor(img_u8: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> 1x3xHxW float32 in [0, 1]."""
+    return torch.from_numpy(to_float(img_u8).transpose(2, 0, 1).copy())[None]
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two [0, 1] float (or uint8) images, after rounding to 8 bits."""
+    a8 = a if a.dtype == np.uint8 else to_uint8(a)
+    b8 = b if b.dtype == np.uint8 else to_uint8(b)
+    mse = np.mean((a8.astype(np.float64) - b8.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
