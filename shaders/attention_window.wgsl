@@ -1,0 +1,78 @@
+// Window attention. qkv has 3c channels (q, k, v). The map is conceptually reflect-padded
+// (bottom/right, the format's periodic rule) to a multiple of the window w and split into
+// w x w windows; per window and head (d = c / heads channels), A = softmax(q k^T / alpha[h])
+// over the w*w keys (padded pixels included), out = A v, cropped back to H x W.
+// One thread per (query pixel, head, chunk of CH output channels), online softmax, so no
+// scratch memory is needed for any window size.
+
+const CH: u32 = 16u;
+
+struct Params {
+    c: u32,
+    h: u32,
+    w: u32,
+    heads: u32,
+    d: u32,
+    win: u32,
+    chunks: u32,    // ceil(d / CH)
+    threads: u32,   // H * W * heads * chunks
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> alpha: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+@compute @workgroup_size(64)
+fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) li: u32) {
+    let t = linear_wg(wid, nwg) * 64u + li;
+    if (t >= p.threads) { return; }
+    let hw = p.h * p.w;
+    let pix = t % hw;
+    let rest = t / hw;
+    let chunk = rest % p.chunks;
+    let head = rest / p.chunks;
+    let y = pix / p.w;
+    let x = pix % p.w;
+    let wy0 = (y / p.win) * p.win;
+    let wx0 = (x / p.win) * p.win;
+    let qb = head * p.d;               // first q channel of the head
+    let kb = p.c + head * p.d;         // first k channel
+    let e0 = chunk * CH;
+    let inv_alpha = 1.0 / alpha[head];
+    var m = -3.4028235e38;
+    var l = 0.0;
+    var acc: array<f32, 16>;
+    for (var e = 0u; e < CH; e = e + 1u) {
+        acc[e] = 0.0;
+    }
+    for (var ky = 0u; ky < p.win; ky = ky + 1u) {
+        let sy = reflect_index(wy0 + ky, p.h);
+        for (var kx = 0u; kx < p.win; kx = kx + 1u) {
+            let sx = reflect_index(wx0 + kx, p.w);
+            let kp = sy * p.w + sx;
+            var s = 0.0;
+            for (var e = 0u; e < p.d; e = e + 1u) {
+                s = s + qkv[(qb + e) * hw + pix] * qkv[(kb + e) * hw + kp];
+            }
+            s = s * inv_alpha;
+            let mn = max(m, s);
+            let corr = exp(m - mn);
+            let pe = exp(s - mn);
+            l = l * corr + pe;
+            for (var e = 0u; e < CH; e = e + 1u) {
+                let ch = min(e0 + e, p.d - 1u);
+                acc[e] = acc[e] * corr + pe * qkv[(2u * p.c + head * p.d + ch) * hw + kp];
+            }
+            m = mn;
+        }
+    }
+    let inv_l = 1.0 / l;
+    for (var e = 0u; e < CH; e = e + 1u) {
+        let ch = e0 + e;
+        if (ch < p.d) {
+            dst[(head * p.d + ch) * hw + pix] = acc[e] * inv_l;
+        }
+    }
+}

@@ -1,0 +1,45 @@
+// Bilinear resize, align_corners = false, no antialias (PyTorch's upsample_bilinear2d).
+
+struct Params {
+    n: u32,
+    c: u32,
+    ih: u32,
+    iw: u32,
+    oh: u32,
+    ow: u32,
+    scale_h: f32,   // ih / oh
+    scale_w: f32,   // iw / ow
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+fn source_index(scale: f32, dst_index: u32) -> f32 {
+    return max(scale * (f32(dst_index) + 0.5) - 0.5, 0.0);
+}
+
+@compute @workgroup_size(256)
+fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    let t = linear_wg(wid, nwg) * 256u + li;
+    if (t >= p.n) { return; }
+    let ox = t % p.ow;
+    let oy = (t / p.ow) % p.oh;
+    let c = t / (p.ow * p.oh);
+    let hr = source_index(p.scale_h, oy);
+    let wr = source_index(p.scale_w, ox);
+    let h1 = min(u32(hr), p.ih - 1u);
+    let w1 = min(u32(wr), p.iw - 1u);
+    let h1p = select(0u, 1u, h1 < p.ih - 1u);
+    let w1p = select(0u, 1u, w1 < p.iw - 1u);
+    let l1h = hr - f32(h1);
+    let l0h = 1.0 - l1h;
+    let l1w = wr - f32(w1);
+    let l0w = 1.0 - l1w;
+    let base = c * p.ih * p.iw;
+    let r0 = base + h1 * p.iw;
+    let r1 = base + (h1 + h1p) * p.iw;
+    dst[t] = l0h * (l0w * src[r0 + w1] + l1w * src[r0 + w1 + w1p])
+           + l1h * (l0w * src[r1 + w1] + l1w * src[r1 + w1 + w1p]);
+}

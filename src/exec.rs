@@ -1,0 +1,625 @@
+//! Execution: per-model weight buffers, per-(function, input size) prepared forwards
+//! (planned buffers, bind groups, uniform parameters), one command encoder per forward.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::model::{HostTensor, Model, Node};
+use crate::ops::{self, BindKind, NodeCtx, Res};
+use crate::plan::{self, Plan};
+use crate::tensor::{reflect_index, Shape, Tensor};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+/// Bytes of uniform parameters bound per dispatch (every Params struct fits).
+const PARAM_BYTES: u64 = 128;
+
+/// Options of [`Runtime::new`].
+pub type RuntimeOptions = GpuOptions;
+
+/// GPU time of one node, from timestamp queries.
+#[derive(Clone, Debug)]
+pub struct NodeTiming {
+    pub node: String,
+    pub op: String,
+    pub ms: f64,
+}
+
+/// The memory plan of one function at one input size.
+#[derive(Clone, Debug)]
+pub struct MemoryReport {
+    /// Bytes of all activation buffers (values and scratch) after reuse by liveness.
+    pub peak_bytes: u64,
+    /// Bytes of all values and scratch buffers if none were shared.
+    pub total_bytes: u64,
+    /// Bytes of the weights on the device.
+    pub weight_bytes: u64,
+    /// Number of activation buffers.
+    pub buffers: usize,
+}
+
+/// Plans the buffers of `function` at the given input sizes (no GPU needed).
+pub fn plan_function(model: &Model, function: &str, inputs: &[Shape]) -> Result<Plan> {
+    let f = model.function(function)?;
+    let shapes = model.infer_shapes(function, inputs)?;
+    let scratch: Vec<Vec<u64>> = f
+        .def
+        .nodes
+        .iter()
+        .zip(&f.ops)
+        .map(|(node, op)| {
+            let ins: Vec<Shape> = node.inputs.iter().map(|v| shapes[v]).collect();
+            ops::scratch_bytes(op, &ins, shapes[&node.outputs[0]])
+        })
+        .collect();
+    Ok(plan::plan(&f.def, &shapes, &scratch))
+}
+
+/// The memory needed by `function` at the given input sizes (no GPU needed).
+pub fn memory_report(model: &Model, function: &str, inputs: &[Shape]) -> Result<MemoryReport> {
+    let p = plan_function(model, function, inputs)?;
+    Ok(MemoryReport {
+        peak_bytes: p.peak_bytes,
+        total_bytes: p.total_bytes,
+        weight_bytes: model
+            .tensors
+            .values()
+            .map(|t| t.data.len() as u64 * 4)
+            .sum(),
+        buffers: p.slots.len(),
+    })
+}
+
+struct Step {
+    node: usize,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    grid: (u32, u32),
+}
+
+/// A forward of one function at one input size, ready to run.
+struct Prepared {
+    plan: Plan,
+    node_names: Vec<(String, String)>,
+    _slots: Vec<wgpu::Buffer>,
+    _uniforms: wgpu::Buffer,
+    steps: Vec<Step>,
+    inputs: Vec<(wgpu::Buffer, Shape)>,
+    outputs: Vec<(wgpu::Buffer, Shape)>,
+    readback: wgpu::Buffer,
+}
+
+struct ModelState {
+    weights: HashMap<String, wgpu::Buffer>,
+    prepared: HashMap<(String, Vec<Shape>), Arc<Prepared>>,
+}
+
+/// The inference runtime: a device plus per-model GPU state.
+pub struct Runtime {
+    gpu: Gpu,
+    dummy: wgpu::Buffer,
+    models: Mutex<HashMap<u64, Arc<Mutex<ModelState>>>>,
+}
+
+impl Runtime {
+    /// Opens a device (see [`GpuOptions`]); no adapter is an error, not a panic.
+    pub fn new(options: RuntimeOptions) -> Result<Runtime> {
+        let gpu = Gpu::new(&options)?;
+        let dummy = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Runtime {
+            gpu,
+            dummy,
+            models: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// The software-adapter note, if any.
+    pub fn note(&self) -> Option<&str> {
+        self.gpu.note.as_deref()
+    }
+
+    /// Frees the device memory held for `model`.
+    pub fn release(&self, model: &Model) {
+        self.models.lock().unwrap().remove(&model.id());
+    }
+
+    fn model_state(&self, model: &Model) -> Result<Arc<Mutex<ModelState>>> {
+        let mut models = self.models.lock().unwrap();
+        if let Some(s) = models.get(&model.id()) {
+            return Ok(s.clone());
+        }
+        let limit = self.gpu.max_binding_bytes();
+        let mut weights = HashMap::new();
+        for (name, t) in &model.tensors {
+            let bytes = t.data.len() as u64 * 4;
+            if bytes > limit {
+                return Err(Error::BufferTooLarge {
+                    value: format!("weight {name}"),
+                    bytes,
+                    limit,
+                });
+            }
+            let mut data: Vec<f32> = t.data.clone();
+            if data.is_empty() {
+                data.push(0.0);
+            }
+            let buf = self
+                .gpu
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(name),
+                    contents: bytemuck::cast_slice(&data),
+                    usage: wgpu::BufferUsages::STORAGE,
+                });
+            weights.insert(name.clone(), buf);
+        }
+        let s = Arc::new(Mutex::new(ModelState {
+            weights,
+            prepared: HashMap::new(),
+        }));
+        models.insert(model.id(), s.clone());
+        Ok(s)
+    }
+
+    fn prepared(&self, model: &Model, function: &str, inputs: &[Shape]) -> Result<Arc<Prepared>> {
+        let state = self.model_state(model)?;
+        let mut state = state.lock().unwrap();
+        let key = (function.to_string(), inputs.to_vec());
+        if let Some(p) = state.prepared.get(&key) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(self.prepare(model, function, inputs, &state.weights)?);
+        state.prepared.insert(key, p.clone());
+        Ok(p)
+    }
+
+    fn prepare(
+        &self,
+        model: &Model,
+        function: &str,
+        input_shapes: &[Shape],
+        weights: &HashMap<String, wgpu::Buffer>,
+    ) -> Result<Prepared> {
+        let dev = &self.gpu.device;
+        let f = model.function(function)?;
+        let shapes = model.infer_shapes(function, input_shapes)?;
+        let plan = plan_function(model, function, input_shapes)?;
+        let limit = self.gpu.max_binding_bytes();
+        let mut sized: Vec<(&String, &Shape)> = shapes.iter().collect();
+        sized.sort_by_key(|(n, s)| (std::cmp::Reverse(s.bytes()), n.to_string()));
+        if let Some((name, s)) = sized.first() {
+            if s.bytes() > limit {
+                return Err(Error::BufferTooLarge {
+                    value: format!("{name} ({s})"),
+                    bytes: s.bytes(),
+                    limit,
+                });
+            }
+        }
+        for (i, sc) in plan.scratch_slots.iter().enumerate() {
+            for &slot in sc {
+                if plan.slots[slot] > limit {
+                    return Err(Error::BufferTooLarge {
+                        value: format!("scratch of node {}", f.def.nodes[i].name),
+                        bytes: plan.slots[slot],
+                        limit,
+                    });
+                }
+            }
+        }
+        let slots: Vec<wgpu::Buffer> = plan
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| {
+                dev.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("{function} slot {i}")),
+                    size: size.div_ceil(4) * 4,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        // All dispatches of the forward.
+        let mut dispatches = Vec::new();
+        for (ni, (node, op)) in f.def.nodes.iter().zip(&f.ops).enumerate() {
+            let ins: Vec<Shape> = node.inputs.iter().map(|v| shapes[v]).collect();
+            let lookup = |slot: &str| -> &HostTensor { &model.tensors[&node.weights[slot]] };
+            let ctx = NodeCtx {
+                node,
+                op,
+                ins: &ins,
+                out: shapes[&node.outputs[0]],
+                weights: &lookup,
+            };
+            for d in ops::encode(&ctx) {
+                dispatches.push((ni, d));
+            }
+        }
+        let stride = (self.gpu.limits.min_uniform_buffer_offset_alignment as u64).max(PARAM_BYTES);
+        let mut params = vec![0u8; (stride * dispatches.len().max(1) as u64) as usize];
+        for (i, (_, d)) in dispatches.iter().enumerate() {
+            let bytes: &[u8] = bytemuck::cast_slice(&d.params);
+            assert!(
+                bytes.len() as u64 <= PARAM_BYTES,
+                "params too long for {}",
+                d.entry
+            );
+            let at = i * stride as usize;
+            params[at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        let uniforms = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: &params,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut steps = Vec::with_capacity(dispatches.len());
+        for (i, (ni, d)) in dispatches.iter().enumerate() {
+            let node = &f.def.nodes[*ni];
+            let pipeline = self.gpu.pipelines.get(dev, d.shader, d.entry, &[])?;
+            let layout = self.gpu.pipelines.bind_group_layout(dev, d.shader);
+            assert_eq!(d.bindings.len() + 1, d.shader.bindings.len(), "{}", d.entry);
+            let value = |name: &str| -> (&wgpu::Buffer, u64) {
+                (&slots[plan.value_slot[name]], shapes[name].bytes())
+            };
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &uniforms,
+                    offset: i as u64 * stride,
+                    size: wgpu::BufferSize::new(PARAM_BYTES),
+                }),
+            }];
+            for (bi, res) in d.bindings.iter().enumerate() {
+                let (buffer, size): (&wgpu::Buffer, Option<u64>) = match res {
+                    Res::Input(k) => {
+                        let (b, s) = value(&node.inputs[*k]);
+                        (b, Some(s))
+                    }
+                    Res::Output => {
+                        let (b, s) = value(&node.outputs[0]);
+                        (b, Some(s))
+                    }
+                    Res::Scratch(k) => {
+                        let slot = plan.scratch_slots[*ni][*k];
+                        (&slots[slot], None)
+                    }
+                    Res::Weight(w) => (&weights[&node.weights[*w]], None),
+                    Res::Dummy => {
+                        debug_assert_eq!(d.shader.bindings[bi + 1], BindKind::Read);
+                        (&self.dummy, None)
+                    }
+                };
+                entries.push(wgpu::BindGroupEntry {
+                    binding: bi as u32 + 1,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: 0,
+                        size: size.and_then(wgpu::BufferSize::new),
+                    }),
+                });
+            }
+            let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(d.entry),
+                layout: &layout,
+                entries: &entries,
+            });
+            steps.push(Step {
+                node: *ni,
+                pipeline,
+                bind_group,
+                grid: self.gpu.grid(d.workgroups)?,
+            });
+        }
+        let inputs = f
+            .def
+            .inputs
+            .iter()
+            .map(|i| (slots[plan.value_slot[&i.name]].clone(), shapes[&i.name]))
+            .collect();
+        let outputs: Vec<(wgpu::Buffer, Shape)> = f
+            .def
+            .outputs
+            .iter()
+            .map(|o| (slots[plan.value_slot[o]].clone(), shapes[o]))
+            .collect();
+        let rb_size: u64 = outputs.iter().map(|(_, s)| s.bytes()).sum();
+        let readback = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: rb_size.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.gpu.take_errors()?;
+        Ok(Prepared {
+            plan,
+            node_names: f
+                .def
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.op.clone()))
+                .collect(),
+            _slots: slots,
+            _uniforms: uniforms,
+            steps,
+            inputs,
+            outputs,
+            readback,
+        })
+    }
+
+    /// The memory plan actually used for `function` at these input sizes.
+    pub fn plan(&self, model: &Model, function: &str, inputs: &[Shape]) -> Result<Plan> {
+        Ok(self.prepared(model, function, inputs)?.plan.clone())
+    }
+
+    /// Runs a function of the model on host tensors; returns its outputs in order.
+    pub fn run_function(
+        &self,
+        model: &Model,
+        function: &str,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>> {
+        Ok(self.run(model, function, inputs, false)?.0)
+    }
+
+    /// Like [`Runtime::run_function`], with per-node GPU times when the device has timestamp
+    /// queries (see [`GpuOptions::timestamps`]); otherwise the timings are empty.
+    pub fn profile_function(
+        &self,
+        model: &Model,
+        function: &str,
+        inputs: &[Tensor],
+    ) -> Result<(Vec<Tensor>, Vec<NodeTiming>)> {
+        self.run(model, function, inputs, self.gpu.timestamps)
+    }
+
+    fn run(
+        &self,
+        model: &Model,
+        function: &str,
+        inputs: &[Tensor],
+        timed: bool,
+    ) -> Result<(Vec<Tensor>, Vec<NodeTiming>)> {
+        let shapes: Vec<Shape> = inputs.iter().map(|t| t.shape).collect();
+        let p = self.prepared(model, function, &shapes)?;
+        let dev = &self.gpu.device;
+        for ((buf, _), t) in p.inputs.iter().zip(inputs) {
+            self.gpu
+                .queue
+                .write_buffer(buf, 0, bytemuck::cast_slice(&t.data));
+        }
+        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some(function),
+        });
+        let n_nodes = p.node_names.len();
+        let timing = if timed && n_nodes > 0 {
+            let count = 2 * n_nodes as u32;
+            let qs = dev.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps resolve"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let read = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps read"),
+                size: count as u64 * 8,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            Some((qs, resolve, read, count))
+        } else {
+            None
+        };
+        match &timing {
+            None => {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(function),
+                    timestamp_writes: None,
+                });
+                for s in &p.steps {
+                    pass.set_pipeline(&s.pipeline);
+                    pass.set_bind_group(0, &s.bind_group, &[]);
+                    pass.dispatch_workgroups(s.grid.0, s.grid.1, 1);
+                }
+            }
+            Some((qs, resolve, read, count)) => {
+                // One pass per node, timestamps at its beginning and end.
+                let mut i = 0;
+                for node in 0..n_nodes {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(&p.node_names[node].0),
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: qs,
+                            beginning_of_pass_write_index: Some(2 * node as u32),
+                            end_of_pass_write_index: Some(2 * node as u32 + 1),
+                        }),
+                    });
+                    while i < p.steps.len() && p.steps[i].node == node {
+                        let s = &p.steps[i];
+                        pass.set_pipeline(&s.pipeline);
+                        pass.set_bind_group(0, &s.bind_group, &[]);
+                        pass.dispatch_workgroups(s.grid.0, s.grid.1, 1);
+                        i += 1;
+                    }
+                }
+                enc.resolve_query_set(qs, 0..*count, resolve, 0);
+                enc.copy_buffer_to_buffer(resolve, 0, read, 0, *count as u64 * 8);
+            }
+        }
+        let mut offset = 0;
+        for (buf, s) in &p.outputs {
+            enc.copy_buffer_to_buffer(buf, 0, &p.readback, offset, s.bytes());
+            offset += s.bytes();
+        }
+        self.gpu.queue.submit([enc.finish()]);
+        let data = self.read_buffer(&p.readback)?;
+        let mut outs = Vec::with_capacity(p.outputs.len());
+        let mut at = 0;
+        for (_, s) in &p.outputs {
+            outs.push(Tensor::new(*s, data[at..at + s.numel()].to_vec()));
+            at += s.numel();
+        }
+        let mut timings = Vec::new();
+        if let Some((_, _, read, _)) = &timing {
+            let raw = self.read_buffer_u64(read)?;
+            let period = self.gpu.queue.get_timestamp_period() as f64;
+            for (i, (name, op)) in p.node_names.iter().enumerate() {
+                let (a, b) = (raw[2 * i], raw[2 * i + 1]);
+                timings.push(NodeTiming {
+                    node: name.clone(),
+                    op: op.clone(),
+                    ms: b.saturating_sub(a) as f64 * period / 1e6,
+                });
+            }
+        }
+        self.gpu.take_errors()?;
+        Ok((outs, timings))
+    }
+
+    fn map_read(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        buf.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("buffer mapping never completed".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot map the result buffer: {e}")))?;
+        let bytes = buf
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("cannot read the result buffer: {e}")))?
+            .to_vec();
+        buf.unmap();
+        Ok(bytes)
+    }
+
+    fn read_buffer(&self, buf: &wgpu::Buffer) -> Result<Vec<f32>> {
+        let bytes = self.map_read(buf)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    fn read_buffer_u64(&self, buf: &wgpu::Buffer) -> Result<Vec<u64>> {
+        let bytes = self.map_read(buf)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            .collect())
+    }
+
+    /// Runs one node on its own (inputs `input.0`, `input.1`, ... in order); for per-op tests.
+    pub fn run_node(
+        &self,
+        node: &Node,
+        weights: BTreeMap<String, HostTensor>,
+        inputs: &[Tensor],
+    ) -> Result<Tensor> {
+        let mut node = node.clone();
+        let channels: Vec<usize> = inputs.iter().map(|t| t.shape.c).collect();
+        node.inputs = (0..inputs.len()).map(|i| format!("input.{i}")).collect();
+        let model = Model::single_node(node, &channels, weights)?;
+        let out = self.run_function(&model, "node", inputs);
+        self.release(&model);
+        Ok(out?.remove(0))
+    }
+
+    /// The Prompt Net's probabilities for an image (3 x H x W, RGB in [0, 1]): the mean of
+    /// the `classify` outputs over up to `max_crops` crops (see docs/model-format.md).
+    pub fn classify(&self, model: &Model, image: &Tensor) -> Result<Vec<f32>> {
+        let spec = model.doc.prompt.clone().ok_or_else(|| {
+            Error::GraphJson("the graph has no `prompt` entry (crop size)".into())
+        })?;
+        let crops = crop_origins(image.shape, spec.crop, spec.max_crops);
+        let mut sum: Vec<f64> = Vec::new();
+        for &(oy, ox) in &crops {
+            let crop = extract_crop(image, oy, ox, spec.crop);
+            let out = self.run_function(model, "classify", &[crop])?.remove(0);
+            if sum.is_empty() {
+                sum = vec![0.0; out.data.len()];
+            }
+            for (s, v) in sum.iter_mut().zip(&out.data) {
+                *s += *v as f64;
+            }
+        }
+        Ok(sum
+            .iter()
+            .map(|s| (s / crops.len() as f64) as f32)
+            .collect())
+    }
+
+    /// Restores an image (3 x H x W) with the given probabilities (length K).
+    pub fn restore(&self, model: &Model, image: &Tensor, probs: &[f32]) -> Result<Tensor> {
+        let k = probs.len();
+        let p = Tensor::new(Shape::new(k, 1, 1), probs.to_vec());
+        Ok(self
+            .run_function(model, "restore", &[image.clone(), p])?
+            .remove(0))
+    }
+}
+
+/// Crop origins (y, x) for an image, crop side `s`, at most `max_crops`.
+pub fn crop_origins(image: Shape, s: usize, max_crops: usize) -> Vec<(usize, usize)> {
+    let axis = |side: usize| -> Vec<usize> {
+        if side <= s {
+            vec![0]
+        } else {
+            let mut v: Vec<usize> = [0.25f64, 0.75]
+                .iter()
+                .map(|q| {
+                    let o = (side as f64 * q).round() as i64 - (s / 2) as i64;
+                    o.clamp(0, (side - s) as i64) as usize
+                })
+                .collect();
+            v.dedup();
+            v
+        }
+    };
+    let ys = axis(image.h);
+    let xs = axis(image.w);
+    let mut out = Vec::new();
+    for &y in &ys {
+        for &x in &xs {
+            out.push((y, x));
+        }
+    }
+    out.truncate(max_crops.max(1));
+    out
+}
+
+/// An `s x s` crop at (oy, ox), reflect-padded at the bottom/right where the image ends.
+pub fn extract_crop(image: &Tensor, oy: usize, ox: usize, s: usize) -> Tensor {
+    let sh = image.shape;
+    let mut data = Vec::with_capacity(sh.c * s * s);
+    for c in 0..sh.c {
+        for y in 0..s {
+            let sy = reflect_index(oy + y, sh.h);
+            for x in 0..s {
+                let sx = reflect_index(ox + x, sh.w);
+                data.push(image.at(c, sy, sx));
+            }
+        }
+    }
+    Tensor::new(Shape::new(sh.c, s, s), data)
+}

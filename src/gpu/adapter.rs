@@ -1,0 +1,243 @@
+//! Adapter enumeration and selection.
+
+use crate::error::{Error, Result};
+
+/// Which graphics API to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// Every backend compiled in (Vulkan, Metal, DX12, GL).
+    #[default]
+    Auto,
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl BackendChoice {
+    pub fn backends(self) -> wgpu::Backends {
+        match self {
+            BackendChoice::Auto => {
+                wgpu::Backends::VULKAN
+                    | wgpu::Backends::METAL
+                    | wgpu::Backends::DX12
+                    | wgpu::Backends::GL
+            }
+            BackendChoice::Vulkan => wgpu::Backends::VULKAN,
+            BackendChoice::Metal => wgpu::Backends::METAL,
+            BackendChoice::Dx12 => wgpu::Backends::DX12,
+            BackendChoice::Gl => wgpu::Backends::GL,
+        }
+    }
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(BackendChoice::Auto),
+            "vulkan" | "vk" => Ok(BackendChoice::Vulkan),
+            "metal" | "mtl" => Ok(BackendChoice::Metal),
+            "dx12" | "d3d12" => Ok(BackendChoice::Dx12),
+            "gl" | "gles" | "opengl" => Ok(BackendChoice::Gl),
+            other => Err(Error::Input(format!(
+                "unknown backend `{other}` (expected vulkan, metal, dx12, gl or auto)"
+            ))),
+        }
+    }
+}
+
+/// Which adapter to use among those of the chosen backends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AdapterChoice {
+    /// Prefer a hardware GPU, fall back to a software adapter.
+    #[default]
+    Auto,
+    /// The first adapter whose name contains this (case-insensitive).
+    Name(String),
+    /// The adapter at this index of [`list_adapters`].
+    Index(usize),
+}
+
+impl std::str::FromStr for AdapterChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s.is_empty() || s.eq_ignore_ascii_case("auto") {
+            Ok(AdapterChoice::Auto)
+        } else if let Ok(i) = s.parse::<usize>() {
+            Ok(AdapterChoice::Index(i))
+        } else {
+            Ok(AdapterChoice::Name(s.to_string()))
+        }
+    }
+}
+
+/// A summary of one adapter, as listed to users.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterSummary {
+    pub index: usize,
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    /// True for CPU (software) adapters such as lavapipe, llvmpipe or WARP.
+    pub software: bool,
+    /// Whether the adapter can run compute shaders.
+    pub compute: bool,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] {} ({}, {}{}{})",
+            self.index,
+            self.name,
+            self.backend,
+            self.device_type,
+            if self.driver.is_empty() { "" } else { ", " },
+            self.driver
+        )?;
+        if !self.compute {
+            write!(f, " - no compute shaders")?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn new_instance(backend: BackendChoice) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backend.backends();
+    wgpu::Instance::new(desc)
+}
+
+pub(crate) fn summarize(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
+    let info = a.get_info();
+    let compute = a
+        .get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+    AdapterSummary {
+        index,
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend).to_lowercase(),
+        device_type: format!("{:?}", info.device_type),
+        driver: [info.driver.as_str(), info.driver_info.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" "),
+        software: info.device_type == wgpu::DeviceType::Cpu,
+        compute,
+    }
+}
+
+pub(crate) fn enumerate(instance: &wgpu::Instance, backend: BackendChoice) -> Vec<wgpu::Adapter> {
+    pollster::block_on(instance.enumerate_adapters(backend.backends()))
+}
+
+/// Lists the adapters of the given backend(s), in the order [`AdapterChoice::Index`] uses.
+pub fn list_adapters(backend: BackendChoice) -> Vec<AdapterSummary> {
+    let instance = new_instance(backend);
+    enumerate(&instance, backend)
+        .iter()
+        .enumerate()
+        .map(|(i, a)| summarize(i, a))
+        .collect()
+}
+
+fn rank(s: &AdapterSummary) -> u32 {
+    let ty = match s.device_type.as_str() {
+        "DiscreteGpu" => 0,
+        "IntegratedGpu" => 1,
+        "VirtualGpu" => 2,
+        "Other" => 3,
+        _ => 4, // Cpu
+    };
+    // Prefer Vulkan/Metal/DX12 over GL at equal type.
+    ty * 2 + u32::from(s.backend == "gl")
+}
+
+/// Picks an adapter. Returns it with its summary and a note when it is a software one.
+pub(crate) fn select(
+    instance: &wgpu::Instance,
+    backend: BackendChoice,
+    choice: &AdapterChoice,
+) -> Result<(wgpu::Adapter, AdapterSummary, Option<String>)> {
+    let adapters = enumerate(instance, backend);
+    let summaries: Vec<AdapterSummary> = adapters
+        .iter()
+        .enumerate()
+        .map(|(i, a)| summarize(i, a))
+        .collect();
+    let listing = || {
+        if summaries.is_empty() {
+            "none".to_string()
+        } else {
+            summaries
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    };
+    if summaries.is_empty() {
+        return Err(Error::NoAdapter(format!(
+            "no adapter for backend {backend:?}. Install a GPU driver, or a software Vulkan \
+             driver such as lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)"
+        )));
+    }
+    let index = match choice {
+        AdapterChoice::Index(i) => {
+            if *i >= summaries.len() {
+                return Err(Error::NoAdapter(format!(
+                    "adapter index {i} is out of range; adapters: {}",
+                    listing()
+                )));
+            }
+            *i
+        }
+        AdapterChoice::Name(n) => {
+            let needle = n.to_lowercase();
+            summaries
+                .iter()
+                .filter(|s| s.name.to_lowercase().contains(&needle))
+                .min_by_key(|s| rank(s))
+                .map(|s| s.index)
+                .ok_or_else(|| {
+                    Error::NoAdapter(format!(
+                        "no adapter name contains `{n}`; adapters: {}",
+                        listing()
+                    ))
+                })?
+        }
+        AdapterChoice::Auto => summaries
+            .iter()
+            .filter(|s| s.compute)
+            .min_by_key(|s| rank(s))
+            .map(|s| s.index)
+            .ok_or_else(|| {
+                Error::NoAdapter(format!(
+                    "no adapter can run compute shaders; adapters: {}",
+                    listing()
+                ))
+            })?,
+    };
+    let s = summaries[index].clone();
+    if !s.compute {
+        return Err(Error::NoAdapter(format!(
+            "adapter {s} cannot run compute shaders"
+        )));
+    }
+    let note = s.software.then(|| {
+        format!(
+            "note: using the software adapter `{}` ({}); no hardware GPU was {}. Expect it to be slow.",
+            s.name,
+            s.backend,
+            if *choice == AdapterChoice::Auto { "found" } else { "chosen" }
+        )
+    });
+    let adapter = adapters.into_iter().nth(index).expect("index checked");
+    Ok((adapter, s, note))
+}

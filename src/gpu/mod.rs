@@ -1,0 +1,109 @@
+//! The device: adapter choice, real limits, features, error capture, pipeline cache.
+
+pub mod adapter;
+pub mod pipeline;
+
+pub use adapter::{list_adapters, AdapterChoice, AdapterSummary, BackendChoice};
+pub use pipeline::PipelineCache;
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// How to pick and open the device.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    pub backend: BackendChoice,
+    pub adapter: AdapterChoice,
+    /// Request timestamp queries (per-op timings) when the adapter has them.
+    pub timestamps: bool,
+    /// Do not print the software-adapter note to stderr (it is still in [`Gpu::note`]).
+    pub quiet: bool,
+}
+
+/// An open device with its queue, limits and pipeline cache.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    /// The limits granted: the adapter's real limits.
+    pub limits: wgpu::Limits,
+    /// Set when a software adapter is in use.
+    pub note: Option<String>,
+    /// Whether timestamp queries are enabled.
+    pub timestamps: bool,
+    pub pipelines: PipelineCache,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Gpu {
+    pub fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let instance = adapter::new_instance(opts.backend);
+        let (adapter, summary, note) = adapter::select(&instance, opts.backend, &opts.adapter)?;
+        if let (Some(n), false) = (&note, opts.quiet) {
+            eprintln!("{n}");
+        }
+        let limits = adapter.limits();
+        let timestamps =
+            opts.timestamps && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let mut features = wgpu::Features::empty();
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgpu-restore"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Device(format!("{}: {e}", summary.name)))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: summary,
+            limits,
+            note,
+            timestamps,
+            pipelines: PipelineCache::default(),
+            errors,
+        })
+    }
+
+    /// Largest buffer that one storage binding may hold.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
+    /// Returns (and clears) GPU errors raised since the last call.
+    pub fn take_errors(&self) -> Result<()> {
+        let mut e = self.errors.lock().unwrap();
+        if e.is_empty() {
+            Ok(())
+        } else {
+            let msg = e.join("; ");
+            e.clear();
+            Err(Error::Gpu(msg))
+        }
+    }
+
+    /// Splits a flat workgroup count over x and y (each at most the device's limit).
+    pub fn grid(&self, workgroups: u32) -> Result<(u32, u32)> {
+        let max = self.limits.max_compute_workgroups_per_dimension.max(1);
+        if workgroups <= max {
+            return Ok((workgroups.max(1), 1));
+        }
+        let y = workgroups.div_ceil(max);
+        if y > max {
+            return Err(Error::Gpu(format!(
+                "{workgroups} workgroups exceed the device's {max} x {max} grid"
+            )));
+        }
+        Ok((max, y))
+    }
+}

@@ -1,0 +1,139 @@
+//! Pipeline cache: one compute pipeline per (shader file, entry point, override constants),
+//! created once per device. Shader modules and layouts are cached per shader file.
+
+use crate::error::{Error, Result};
+use crate::ops::{BindKind, ShaderDef};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PipelineKey {
+    pub shader: &'static str,
+    pub entry: &'static str,
+    /// Override constants as (name, f64 bits).
+    pub constants: Vec<(&'static str, u64)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    layouts: HashMap<&'static str, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
+}
+
+/// Caches shader modules, bind group layouts and compute pipelines.
+#[derive(Default)]
+pub struct PipelineCache {
+    inner: Mutex<Inner>,
+}
+
+fn layout_entries(kinds: &[BindKind]) -> Vec<wgpu::BindGroupLayoutEntry> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match k {
+                    BindKind::Uniform => wgpu::BufferBindingType::Uniform,
+                    BindKind::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                    BindKind::Write => wgpu::BufferBindingType::Storage { read_only: false },
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect()
+}
+
+impl PipelineCache {
+    /// Number of distinct pipelines created so far.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap().pipelines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bind group layout shared by every entry point of `shader`.
+    pub fn bind_group_layout(
+        &self,
+        device: &wgpu::Device,
+        shader: &'static ShaderDef,
+    ) -> wgpu::BindGroupLayout {
+        let mut inner = self.inner.lock().unwrap();
+        Self::layouts(&mut inner, device, shader).0.clone()
+    }
+
+    fn layouts<'a>(
+        inner: &'a mut Inner,
+        device: &wgpu::Device,
+        shader: &'static ShaderDef,
+    ) -> &'a (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        inner.layouts.entry(shader.name).or_insert_with(|| {
+            let bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(shader.name),
+                entries: &layout_entries(shader.bindings),
+            });
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(shader.name),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+            (bgl, pl)
+        })
+    }
+
+    /// Returns the cached pipeline, creating it (and the module) on first use.
+    pub fn get(
+        &self,
+        device: &wgpu::Device,
+        shader: &'static ShaderDef,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = PipelineKey {
+            shader: shader.name,
+            entry,
+            constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
+        };
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(p) = inner.pipelines.get(&key) {
+            return Ok(p.clone());
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        if !inner.modules.contains_key(shader.name) {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.name),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            });
+            inner.modules.insert(shader.name, module);
+        }
+        let layout = Self::layouts(&mut inner, device, shader).1.clone();
+        let module = &inner.modules[shader.name];
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&layout),
+            module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            inner.modules.remove(shader.name);
+            return Err(Error::Gpu(format!(
+                "cannot create pipeline {}.wgsl:{entry}: {err}",
+                shader.name
+            )));
+        }
+        let pipeline = Arc::new(pipeline);
+        inner.pipelines.insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+}

@@ -1,0 +1,26 @@
+//! wgpu-restore: all-in-one image restoration (Prompt Net + restoration U-Net) executed as
+//! WGSL compute shaders on any WebGPU device.
+//!
+//! ```no_run
+//! use wgpu_restore::{Model, Runtime, RuntimeOptions, Shape, Tensor};
+//! let model = Model::load("model.safetensors")?;
+//! let rt = Runtime::new(RuntimeOptions::default())?;
+//! let image = Tensor::zeros(Shape::new(3, 64, 64));
+//! let probs = rt.classify(&model, &image)?;
+//! let restored = rt.restore(&model, &image, &probs)?;
+//! # Ok::<(), wgpu_restore::Error>(())
+//! ```
+
+pub mod error;
+pub mod exec;
+pub mod gpu;
+pub mod model;
+pub mod ops;
+pub mod plan;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use exec::{memory_report, plan_function, MemoryReport, NodeTiming, Runtime, RuntimeOptions};
+pub use gpu::{list_adapters, AdapterChoice, AdapterSummary, BackendChoice, GpuOptions};
+pub use model::{HostTensor, Model};
+pub use tensor::{Shape, Tensor};

@@ -1,0 +1,71 @@
+//! Launcher for shaders/conv.wgsl (dense, strided, grouped and depthwise convolution);
+//! 1x1 stride-1 ungrouped convolutions go to the matrix product.
+
+use super::{groups_for, matmul, shader, u, Dispatch, NodeCtx, Res, ShaderDef};
+use crate::model::Op;
+
+pub static SHADER: ShaderDef = shader!("conv", [Uniform, Read, Read, Read, Write]);
+
+pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
+    let Op::Conv2d {
+        kernel: k,
+        stride,
+        padding,
+        groups,
+        bias,
+    } = *ctx.op
+    else {
+        unreachable!("conv launcher called for {:?}", ctx.op)
+    };
+    let (x, out) = (ctx.ins[0], ctx.out);
+    if k == 1 && stride == 1 && padding == 0 && groups == 1 {
+        return vec![matmul::encode(out.c, x.c, x.plane(), bias)];
+    }
+    let cinpg = x.c / groups;
+    let coutpg = out.c / groups;
+    let blocked = groups == 1 || coutpg % 4 == 0;
+    let tiles_x = out.w.div_ceil(4);
+    let tiles_c = out.c.div_ceil(4);
+    let threads = if blocked {
+        tiles_x * out.h * tiles_c
+    } else {
+        out.numel()
+    };
+    let params = vec![
+        u(x.c),
+        u(x.h),
+        u(x.w),
+        u(out.c),
+        u(out.h),
+        u(out.w),
+        u(k),
+        u(stride),
+        u(padding),
+        u(cinpg),
+        u(coutpg),
+        u32::from(bias),
+        u(tiles_x),
+        u(tiles_c),
+        u(threads),
+    ];
+    vec![Dispatch {
+        shader: &SHADER,
+        entry: if blocked {
+            "conv_blocked"
+        } else {
+            "conv_generic"
+        },
+        params,
+        bindings: vec![
+            Res::Input(0),
+            Res::Weight("weight"),
+            if bias {
+                Res::Weight("bias")
+            } else {
+                Res::Dummy
+            },
+            Res::Output,
+        ],
+        workgroups: groups_for(threads, 64),
+    }]
+}

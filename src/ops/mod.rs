@@ -1,0 +1,153 @@
+//! Kernel launchers: one module per shader file. Each turns a node (op, input and output
+//! shapes, weights) into dispatches: entry point, uniform parameters, bindings and the
+//! number of workgroups. The executor (src/exec.rs) resolves bindings to buffers.
+
+pub mod attention_channel;
+pub mod attention_window;
+pub mod conv;
+pub mod elementwise;
+pub mod layout;
+pub mod matmul;
+pub mod norm;
+pub mod pool;
+pub mod reduce;
+pub mod resize;
+
+use crate::model::{HostTensor, Node, Op};
+use crate::tensor::Shape;
+
+/// How a shader binding is declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BindKind {
+    Uniform,
+    Read,
+    Write,
+}
+
+/// A WGSL file and the bindings every one of its entry points shares (group 0, in order).
+#[derive(Debug)]
+pub struct ShaderDef {
+    pub name: &'static str,
+    pub source: &'static str,
+    pub bindings: &'static [BindKind],
+}
+
+macro_rules! shader {
+    ($name:literal, [$($kind:ident),*]) => {
+        $crate::ops::ShaderDef {
+            name: $name,
+            source: concat!(
+                include_str!("../../shaders/common.wgsl"),
+                "\n",
+                include_str!(concat!("../../shaders/", $name, ".wgsl"))
+            ),
+            bindings: &[$($crate::ops::BindKind::$kind),*],
+        }
+    };
+}
+pub(crate) use shader;
+
+/// What a binding refers to, relative to the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Res {
+    /// The node's i-th input value.
+    Input(usize),
+    /// The node's output value.
+    Output,
+    /// The node's i-th scratch buffer.
+    Scratch(usize),
+    /// The tensor in the node's weight slot.
+    Weight(&'static str),
+    /// Nothing (a binding this entry point does not use).
+    Dummy,
+}
+
+/// One compute dispatch.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    pub shader: &'static ShaderDef,
+    pub entry: &'static str,
+    /// Uniform parameters (u32 words; f32 as bits).
+    pub params: Vec<u32>,
+    /// One resource per non-uniform binding of the shader, in binding order.
+    pub bindings: Vec<Res>,
+    /// Workgroups in a flat grid (the executor splits it over two dimensions when needed).
+    pub workgroups: u32,
+}
+
+/// Everything a launcher needs about a node.
+pub struct NodeCtx<'a> {
+    pub node: &'a Node,
+    pub op: &'a Op,
+    pub ins: &'a [Shape],
+    pub out: Shape,
+    pub weights: &'a dyn Fn(&str) -> &'a HostTensor,
+}
+
+pub(crate) fn u(v: usize) -> u32 {
+    u32::try_from(v).expect("size exceeds u32; the executor checks buffer sizes first")
+}
+
+pub(crate) fn groups_for(threads: usize, per_group: usize) -> u32 {
+    u(threads.div_ceil(per_group))
+}
+
+/// Scratch buffers (bytes) a node needs during its execution.
+pub fn scratch_bytes(op: &Op, ins: &[Shape], out: Shape) -> Vec<u64> {
+    match op {
+        Op::ChannelAttention { heads } => attention_channel::scratch_bytes(*heads, ins[0], out),
+        _ => vec![],
+    }
+}
+
+/// The dispatches of one node.
+pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
+    let (x, out) = (ctx.ins[0], ctx.out);
+    match *ctx.op {
+        Op::Conv2d { .. } => conv::encode(ctx),
+        Op::Linear { bias } => vec![matmul::encode(out.c, x.c, 1, bias)],
+        Op::LayerNorm { eps } => vec![norm::layer_norm(x, eps)],
+        Op::ChannelAffine => vec![norm::channel_affine(x)],
+        Op::ChannelAttention { heads } => attention_channel::encode(x, heads),
+        Op::WindowAttention { heads, window } => vec![attention_window::encode(x, heads, window)],
+        Op::GeluGate => vec![elementwise::gelu_gate(out)],
+        Op::Add => vec![elementwise::binary("add", out, 0.0, 0.0)],
+        Op::WeightedAdd => {
+            let wa = (ctx.weights)("wa").data[0];
+            let wb = (ctx.weights)("wb").data[0];
+            vec![elementwise::binary("weighted_add", out, wa, wb)]
+        }
+        Op::Relu => vec![elementwise::unary("relu", out)],
+        Op::Sigmoid => vec![elementwise::unary("sigmoid", out)],
+        Op::PixelShuffle { factor } => vec![layout::pixel_shuffle(x, out, factor)],
+        Op::PixelUnshuffle { factor } => vec![layout::pixel_unshuffle(x, out, factor)],
+        Op::Concat => layout::concat(ctx.ins, out),
+        Op::ReflectPad { .. } => vec![layout::reflect_pad(x, out)],
+        Op::Crop => vec![layout::crop(x, out)],
+        Op::MixComponents => vec![layout::mix_components(x, out)],
+        Op::ResizeBilinear => vec![resize::bilinear(x, out)],
+        Op::MaxPool {
+            kernel,
+            stride,
+            padding,
+        } => vec![pool::max_pool(x, out, kernel, stride, padding)],
+        Op::GlobalAvgPool => vec![pool::global_avg_pool(x)],
+        Op::Softmax => vec![reduce::softmax_channels(x)],
+    }
+}
+
+/// Every shader file, for diagnostics and warm-up.
+pub fn all_shaders() -> [&'static ShaderDef; 10] {
+    [
+        &conv::SHADER,
+        &matmul::SHADER,
+        &norm::SHADER,
+        &attention_channel::SHADER,
+        &attention_window::SHADER,
+        &elementwise::SHADER,
+        &layout::SHADER,
+        &resize::SHADER,
+        &pool::SHADER,
+        &reduce::SHADER,
+    ]
+}
