@@ -87,6 +87,8 @@ struct Prepared {
     inputs: Vec<(wgpu::Buffer, Shape)>,
     outputs: Vec<(wgpu::Buffer, Shape)>,
     readback: wgpu::Buffer,
+    /// Held for a whole forward: the buffers serve one forward at a time.
+    busy: Mutex<()>,
 }
 
 struct ModelState {
@@ -356,6 +358,7 @@ impl Runtime {
             inputs,
             outputs,
             readback,
+            busy: Mutex::new(()),
         })
     }
 
@@ -392,8 +395,18 @@ impl Runtime {
         inputs: &[Tensor],
         timed: bool,
     ) -> Result<(Vec<Tensor>, Vec<NodeTiming>)> {
+        for t in inputs {
+            if t.data.len() != t.shape.numel() {
+                return Err(Error::Input(format!(
+                    "a {} tensor holds {} values",
+                    t.shape,
+                    t.data.len()
+                )));
+            }
+        }
         let shapes: Vec<Shape> = inputs.iter().map(|t| t.shape).collect();
         let p = self.prepared(model, function, &shapes)?;
+        let _busy = p.busy.lock().unwrap_or_else(|e| e.into_inner());
         let dev = &self.gpu.device;
         for ((buf, _), t) in p.inputs.iter().zip(inputs) {
             self.gpu

@@ -54,3 +54,27 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<SafetensorsFile> {
     }
     Ok(SafetensorsFile { metadata, tensors })
 }
+
+struct F32View<'a>(&'a HostTensor);
+
+impl safetensors::View for F32View<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Owned(self.0.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+    fn data_len(&self) -> usize {
+        self.0.data.len() * 4
+    }
+}
+
+/// Serializes tensors (as F32) and metadata into safetensors bytes.
+pub fn write_safetensors(file: &SafetensorsFile) -> Result<Vec<u8>> {
+    let views = file.tensors.iter().map(|(n, t)| (n.as_str(), F32View(t)));
+    safetensors::serialize(views, Some(file.metadata.clone()))
+        .map_err(|e| Error::Corrupt(format!("cannot serialize: {e}")))
+}

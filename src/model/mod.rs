@@ -6,7 +6,7 @@ pub mod op;
 pub mod shape;
 pub mod validate;
 
-pub use file::{read_safetensors, HostTensor, SafetensorsFile};
+pub use file::{read_safetensors, write_safetensors, HostTensor, SafetensorsFile};
 pub use graph::{Function, FunctionInput, GraphDoc, Node, PromptSpec};
 pub use op::Op;
 pub use validate::CheckedFunction;
