@@ -116,10 +116,10 @@ def sample_rain_params(rng: np.random.Generator) -> dict:
     """One rain "look" per image (lengths in pixels at native resolution)."""
     return dict(
         angle=float(rng.uniform(-30.0, 30.0)),  # degrees from vertical, + leans like "\"
-        density=float(math.exp(rng.uniform(math.log(3e-4), math.log(1.6e-3)))),  # streaks per pixel
+        density=float(math.exp(rng.uniform(math.log(6e-4), math.log(2.2e-3)))),  # streaks per pixel
         length=float(rng.uniform(10.0, 40.0)),  # mean streak length
         width=float(rng.uniform(0.35, 0.75)),  # Gaussian blur sigma of the 1-px line
-        intensity=float(rng.uniform(0.6, 1.0)),  # peak brightness of the streaks
+        intensity=float(rng.uniform(0.5, 0.9)),  # peak brightness of the streaks
     )
 
 

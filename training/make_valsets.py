@@ -100,7 +100,7 @@ def build_set(set_name: str, data_root: Path, out: Path, cleans=None) -> dict:
     return meta
 
 
-def contact_sheet(data_root: Path, path: Path, rows: int = 4, size: int = 224, seed: int = 7) -> None:
+def contact_sheet(data_root: Path, path: Path, rows: int = 4, size: int = 180, seed: int = 7) -> None:
     """Native-resolution crops of kodak24: clean | noise25 | rain | haze | rain+noise25 | haze+rain."""
     rng = np.random.default_rng(seed)
     paths = D.list_images(data_root / "val" / "kodak24")
