@@ -1,0 +1,233 @@
+"""Train the restoration model and its Prompt Net (MODEL.md section 4).
+
+    python training/train.py --config small --iters 20000 --out training/runs/small
+    torchrun --nproc_per_node=8 training/train.py --device cuda ...   # multi-GPU (DDP)
+
+The paper's recipe: AdamW lr 2e-4, linear warm-up then cosine annealing, L1 loss on
+random crops with flips and 90-degree rotations (training/data.py), batch 4 or more.
+The Prompt Net is trained jointly with binary cross-entropy on the same degraded
+patches. The restorer receives the Prompt Net's probabilities, detached, or - per
+sample, with a probability that falls linearly from 1 to 0 over the first 40% of the
+iterations - the ground-truth labels, so it first learns what each prompt means and
+then learns to live with the classifier's mistakes.
+
+Resumes from <out>/last.pt when it exists. Logs JSON lines to <out>/log.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "training"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from . import data as D  # noqa: E402
+from .model import AllInOne, Config, get_config  # noqa: E402
+
+VAL_SETS = ["noise25", "rain", "haze", "haze_hsts", "clean"]
+
+
+def lr_at(it: int, total: int, warmup: int, base: float) -> float:
+    if it < warmup:
+        return base * (it + 1) / warmup
+    t = (it - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def save_compact(src: Path, dst: Path) -> None:
+    """Weights, schedule position and provenance without the optimizer state (a third
+    of the size): what gets committed so that a later session can resume training."""
+    ck = torch.load(src, map_location="cpu", weights_only=False)
+    ck.pop("opt", None)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(ck, dst)
+    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB, iteration {ck['iteration']})")
+
+
+def center_crop(img: np.ndarray, size: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return img[y : y + size, x : x + size]
+
+
+@torch.no_grad()
+def validate(model: AllInOne, valsets: Path, per_set: int, crop: int, device) -> dict:
+    """Mean PSNR (restored and input) and Prompt Net accuracy per validation set.
+
+    A subset (first `per_set` images, centre crops) keeps this cheap enough to run during
+    CPU training; training/evaluate.py measures the full sets.
+    """
+    model.eval()
+    out = {}
+    for name in VAL_SETS:
+        folder = valsets / name
+        if not (folder / "labels.json").exists():
+            continue
+        items = D.load_valset(folder)[:per_set]
+        ps_in, ps_out, correct, total = [], [], 0, 0
+        for it in items:
+            x = D.to_tensor(center_crop(it.input, crop)).to(device)
+            y = center_crop(it.target, crop)
+            probs = model.classify(x)
+            restored = model.restorer(x, probs).clamp(0, 1)
+            ps_out.append(D.psnr(restored[0].permute(1, 2, 0).cpu().numpy(), y))
+            ps_in.append(D.psnr(center_crop(it.input, crop), y))
+            pred = (probs[0].cpu().numpy() >= 0.5).astype(np.float32)
+            correct += int((pred == it.labels).sum())
+            total += len(it.labels)
+        out[name] = {"psnr": float(np.mean(ps_out)), "psnr_input": float(np.mean(ps_in)), "label_acc": correct / max(total, 1)}
+    model.train()
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="small")
+    ap.add_argument("--out", type=Path, default=Path("training/runs/small"))
+    ap.add_argument("--iters", type=int, default=20000, help="length of the schedule (total iterations)")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop this run after N more iterations (0: run to the end)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--patch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--warmup", type=float, default=0.075, help="warm-up share of the schedule (15 of 200 epochs)")
+    ap.add_argument("--gt-label-share", type=float, default=0.4, help="share of the schedule over which GT labels fade out")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave the default)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU with AVX-512 bf16, or CUDA)")
+    ap.add_argument("--val-every", type=int, default=1000)
+    ap.add_argument("--val-per-set", type=int, default=4)
+    ap.add_argument("--val-crop", type=int, default=256)
+    ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--valsets", type=Path, default=D.REPO / "training" / "runs" / "valsets")
+    ap.add_argument("--data-root", type=Path, default=D.DATA_ROOT)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", type=Path, help="compact checkpoint to resume from when <out>/last.pt does not exist")
+    ap.add_argument("--save-compact", type=Path, help="write <out>/last.pt as a compact checkpoint (weights only) and exit")
+    a = ap.parse_args(argv)
+    if a.save_compact:
+        save_compact(a.out / "last.pt", a.save_compact)
+        return
+
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if ddp:
+        torch.distributed.init_process_group("nccl" if a.device == "cuda" else "gloo")
+        rank = torch.distributed.get_rank()
+        if a.device == "cuda":
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    device = torch.device(a.device if a.device != "cuda" else f"cuda:{torch.cuda.current_device()}")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    a.out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(a.seed)
+
+    ckpt_path = a.out / "last.pt"
+    src = ckpt_path if ckpt_path.exists() else a.init
+    resume = torch.load(src, map_location="cpu", weights_only=False) if src else None
+    cfg = Config(**resume["config"]) if resume else get_config(a.config)
+    model = AllInOne(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    start, wall, rewarm_from = 0, 0.0, None
+    if resume:
+        model.load_state_dict(resume["model"])
+        if "opt" in resume:
+            opt.load_state_dict(resume["opt"])
+        else:  # compact checkpoint: Adam moments start afresh, so warm the rate up again
+            rewarm_from = resume["iteration"]
+        start, wall = resume["iteration"], resume.get("wall_s", 0.0)
+        a.iters = resume["args"]["iters"]
+        if rank == 0:
+            print(f"resumed {src} at iteration {start}/{a.iters}")
+    net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+
+    images = D.load_images(a.data_root)
+    rng = np.random.default_rng([a.seed, rank, start])
+    stream = D.batches(images, a.batch, a.patch, rng)
+    end = a.iters if not a.stop_after else min(a.iters, start + a.stop_after)
+    warmup = max(1, int(a.warmup * a.iters))
+    log = open(a.out / "log.jsonl", "a") if rank == 0 else None
+    bar = tqdm(range(start, end), initial=start, total=a.iters, disable=rank != 0, dynamic_ncols=True)
+    ema = None
+    t0 = time.time()
+
+    def checkpoint(it):
+        if rank != 0:
+            return
+        state = {
+            "config": asdict(cfg),
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "iteration": it,
+            "wall_s": wall + time.time() - t0,
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+            "provenance": {
+                "trained_by": "training/train.py",
+                "data": "shared/data/train (bsd390, train400, urban60) with synthetic noise/rain/haze",
+                "iterations": it,
+                "batch": a.batch * (torch.distributed.get_world_size() if ddp else 1),
+                "patch": a.patch,
+                "device": str(device),
+                "wall_s": round(wall + time.time() - t0),
+            },
+        }
+        atomic_save(state, ckpt_path)
+
+    for it in bar:
+        rewarm = 1.0 if rewarm_from is None else min(1.0, (it - rewarm_from + 1) / 200)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(it, a.iters, warmup, a.lr) * rewarm
+        deg, clean, labels = (t.to(device, non_blocking=True) for t in next(stream))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
+            logits = net.prompt_net.logits(deg) if not ddp else net.module.prompt_net.logits(deg)
+            bce = F.binary_cross_entropy_with_logits(logits.float(), labels)
+            p_gt = max(0.0, 1.0 - it / max(1.0, a.gt_label_share * a.iters))
+            use_gt = (torch.rand(deg.shape[0], 1, device=device) < p_gt).float()
+            probs = use_gt * labels + (1 - use_gt) * torch.sigmoid(logits.detach().float())
+            restorer = net.restorer if not ddp else net.module.restorer
+            restored = restorer(deg, probs)
+            l1 = F.l1_loss(restored.float(), clean)
+        loss = l1 + bce
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        vals = np.array([l1.item(), bce.item()])
+        ema = vals if ema is None else 0.98 * ema + 0.02 * vals
+        bar.set_postfix(l1=f"{ema[0]:.4f}", bce=f"{ema[1]:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+        done = it + 1
+        if log and (done % 50 == 0):
+            log.write(json.dumps({"it": done, "l1": float(ema[0]), "bce": float(ema[1]), "lr": opt.param_groups[0]["lr"], "wall_s": round(wall + time.time() - t0, 1)}) + "\n")
+            log.flush()
+        if done % a.ckpt_every == 0 or done == end:
+            checkpoint(done)
+        if rank == 0 and (done % a.val_every == 0 or done == a.iters):
+            v = validate(model, a.valsets, a.val_per_set, a.val_crop, device)
+            summary = " ".join(f"{k}:{x['psnr']:.2f}/{x['psnr_input']:.2f}dB acc{x['label_acc']:.2f}" for k, x in v.items())
+            tqdm.write(f"[val it {done}] {summary}")
+            log.write(json.dumps({"it": done, "val": v}) + "\n")
+            log.flush()
+    if ddp:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
