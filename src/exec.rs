@@ -106,18 +106,32 @@ pub struct Runtime {
 impl Runtime {
     /// Opens a device (see [`GpuOptions`]); no adapter is an error, not a panic.
     pub fn new(options: RuntimeOptions) -> Result<Runtime> {
-        let gpu = Gpu::new(&options)?;
+        Ok(Self::from_gpu(Gpu::new(&options)?))
+    }
+
+    /// A runtime on a device opened elsewhere, e.g. the one a UI renders with, so that
+    /// rendering and compute share one device (see [`Gpu::from_device`]). Open the device
+    /// with the adapter's limits: compute needs more than the WebGPU defaults.
+    pub fn from_device(
+        adapter: &wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Result<Runtime> {
+        Ok(Self::from_gpu(Gpu::from_device(adapter, device, queue)?))
+    }
+
+    fn from_gpu(gpu: Gpu) -> Runtime {
         let dummy = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy"),
             size: 16,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        Ok(Runtime {
+        Runtime {
             gpu,
             dummy,
             models: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -635,4 +649,34 @@ pub fn extract_crop(image: &Tensor, oy: usize, ox: usize, s: usize) -> Tensor {
         }
     }
     Tensor::new(Shape::new(sh.c, s, s), data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_origins_follow_the_format() {
+        // Small sides: one origin 0 (the crop is reflect-padded).
+        assert_eq!(crop_origins(Shape::new(3, 20, 32), 32, 4), vec![(0, 0)]);
+        // side 70, S 32: round(17.5) - 16 = 2, round(52.5) - 16 = 37 (<= 38).
+        assert_eq!(crop_origins(Shape::new(3, 24, 70), 32, 4), vec![(0, 2), (0, 37)]);
+        // side 33: round(8.25) - 16 < 0 -> 0; round(24.75) - 16 = 9 -> clamped to 1.
+        assert_eq!(
+            crop_origins(Shape::new(3, 33, 33), 32, 4),
+            vec![(0, 0), (0, 1), (1, 0), (1, 1)]
+        );
+        assert_eq!(crop_origins(Shape::new(3, 100, 100), 32, 2).len(), 2);
+    }
+
+    #[test]
+    fn crops_are_reflect_padded() {
+        let img = Tensor::new(Shape::new(1, 2, 3), vec![0., 1., 2., 3., 4., 5.]);
+        let c = extract_crop(&img, 0, 0, 4);
+        // Rows 0,1,0,1; columns 0,1,2,1.
+        assert_eq!(
+            c.data,
+            vec![0., 1., 2., 1., 3., 4., 5., 4., 0., 1., 2., 1., 3., 4., 5., 4.]
+        );
+    }
 }

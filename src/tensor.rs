@@ -91,3 +91,17 @@ pub fn reflect_index(i: usize, n: usize) -> usize {
         p - j
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflect_rule() {
+        // n = 4: 0 1 2 3 2 1 0 1 2 3 ...
+        let v: Vec<usize> = (0..10).map(|i| reflect_index(i, 4)).collect();
+        assert_eq!(v, [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]);
+        assert_eq!(reflect_index(7, 1), 0);
+        assert_eq!(reflect_index(5, 2), 1);
+    }
+}

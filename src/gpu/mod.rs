@@ -20,6 +20,13 @@ pub struct GpuOptions {
     pub quiet: bool,
 }
 
+/// Whether to compile kernels with wgpu's injected runtime checks (bounds checks, loop
+/// bounding, division guards): set `WGPU_RESTORE_CHECKED_SHADERS=1` to debug a kernel. Off by
+/// default: on CPU drivers (lavapipe) the checks cost several times the kernel time.
+pub fn checked_shaders() -> bool {
+    std::env::var("WGPU_RESTORE_CHECKED_SHADERS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 /// An open device with its queue, limits and pipeline cache.
 pub struct Gpu {
     pub device: wgpu::Device,
@@ -68,7 +75,47 @@ impl Gpu {
             limits,
             note,
             timestamps,
-            pipelines: PipelineCache::default(),
+            pipelines: PipelineCache::new(checked_shaders()),
+            errors,
+        })
+    }
+
+    /// Wraps a device that was opened elsewhere (for example by a UI's renderer), so that
+    /// rendering and compute share one device. The limits are the device's own; timestamp
+    /// queries are used when the device was opened with them. GPU errors raised on the
+    /// device from now on are collected here (the device has one error handler).
+    pub fn from_device(
+        adapter: &wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Result<Gpu> {
+        let summary = adapter::summarize(0, adapter);
+        if !summary.compute {
+            return Err(Error::NoAdapter(format!(
+                "adapter {summary} cannot run compute shaders"
+            )));
+        }
+        let note = summary.software.then(|| {
+            format!(
+                "note: using the software adapter `{}` ({}); expect it to be slow.",
+                summary.name, summary.backend
+            )
+        });
+        let limits = device.limits();
+        let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: summary,
+            limits,
+            note,
+            timestamps,
+            pipelines: PipelineCache::new(checked_shaders()),
             errors,
         })
     }

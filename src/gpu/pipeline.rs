@@ -25,6 +25,9 @@ struct Inner {
 #[derive(Default)]
 pub struct PipelineCache {
     inner: Mutex<Inner>,
+    /// Compile shaders with wgpu's injected runtime checks (bounds, loop bounding,
+    /// division guards). Off by default: they cost a large factor on CPU drivers.
+    checked: bool,
 }
 
 fn layout_entries(kinds: &[BindKind]) -> Vec<wgpu::BindGroupLayoutEntry> {
@@ -49,6 +52,13 @@ fn layout_entries(kinds: &[BindKind]) -> Vec<wgpu::BindGroupLayoutEntry> {
 }
 
 impl PipelineCache {
+    pub fn new(checked: bool) -> Self {
+        PipelineCache {
+            inner: Mutex::default(),
+            checked,
+        }
+    }
+
     /// Number of distinct pipelines created so far.
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap().pipelines.len()
@@ -106,10 +116,21 @@ impl PipelineCache {
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         if !inner.modules.contains_key(shader.name) {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(shader.name),
                 source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-            });
+            };
+            let module = if self.checked {
+                device.create_shader_module(desc)
+            } else {
+                // SAFETY: the shaders are this crate's own; every storage access is guarded
+                // by the element counts the launchers pass, every loop is bounded by
+                // uniform sizes, and no divisor is zero (shapes are validated non-empty).
+                // The driver's own robust buffer access, where present, still applies.
+                unsafe {
+                    device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                }
+            };
             inner.modules.insert(shader.name, module);
         }
         let layout = Self::layouts(&mut inner, device, shader).1.clone();
