@@ -14,10 +14,14 @@
 pub mod error;
 pub mod exec;
 pub mod gpu;
+pub mod image_io;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod synth;
 pub mod tensor;
+pub mod tiling;
 
 pub use error::{Error, Result};
 pub use exec::{memory_report, plan_function, MemoryReport, NodeTiming, Runtime, RuntimeOptions};

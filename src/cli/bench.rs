@@ -1,0 +1,313 @@
+//! `bench` and `info`.
+
+use super::{
+    gpu_options, load_model, open_runtime, problem, CliResult, DeviceArgs, Fatal, ModelArgs,
+};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::time::Instant;
+use wgpu_restore::image_io;
+use wgpu_restore::{list_adapters, memory_report, Shape, Tensor};
+
+pub const BENCH_EXAMPLES: &str = "\
+Examples:
+  wgpu-restore bench                       # a synthetic 481x321 image
+  wgpu-restore bench --size 1024x768 --runs 5
+  wgpu-restore bench --input photo.png --json";
+
+pub const INFO_EXAMPLES: &str = "\
+Examples:
+  wgpu-restore info
+  wgpu-restore info --backend vulkan --model my-model.safetensors";
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Image size WxH of the synthetic test image.
+    #[arg(long, value_name = "WxH", default_value = "481x321")]
+    pub size: String,
+    /// Benchmark this image instead of a synthetic one.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<std::path::PathBuf>,
+    /// Timed runs (after one warm-up run).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Per-op rows to show.
+    #[arg(long, default_value_t = 12)]
+    pub top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct InfoArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+fn parse_size(s: &str) -> CliResult<(usize, usize)> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| Fatal(format!("--size: `{s}` is not WxH")))?;
+    let w: usize = w
+        .trim()
+        .parse()
+        .map_err(|_| Fatal(format!("--size: `{s}` is not WxH")))?;
+    let h: usize = h
+        .trim()
+        .parse()
+        .map_err(|_| Fatal(format!("--size: `{s}` is not WxH")))?;
+    if w == 0 || h == 0 {
+        return Err(Fatal("--size: sides must be positive".into()));
+    }
+    Ok((w, h))
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+/// A smooth synthetic test image with some texture (deterministic).
+fn synthetic(h: usize, w: usize) -> Tensor {
+    let mut data = Vec::with_capacity(3 * h * w);
+    let mut s: u64 = 0x2545_F491_4F6C_DD1D;
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let n = (s >> 40) as f32 / (1u64 << 24) as f32;
+                let v = 0.5
+                    + 0.3 * ((x as f32 * 0.05 + c as f32).sin() * (y as f32 * 0.03).cos())
+                    + 0.1 * (n - 0.5);
+                data.push(v.clamp(0.0, 1.0));
+            }
+        }
+    }
+    Tensor::new(Shape::new(3, h, w), data)
+}
+
+pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
+    let (model, model_name) = load_model(&a.model)?;
+    let (image, source) = match &a.input {
+        Some(p) => {
+            let img =
+                image_io::read_image(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?;
+            (img.rgb, p.display().to_string())
+        }
+        None => {
+            let (w, h) = parse_size(&a.size)?;
+            (synthetic(h, w), "synthetic".to_string())
+        }
+    };
+    let rt = open_runtime(&a.device, a.json, true)?;
+    let g = rt.gpu();
+    let (h, w) = (image.shape.h, image.shape.w);
+    if !a.json {
+        eprintln!(
+            "device: {} ({}, {})",
+            g.adapter.name, g.adapter.backend, g.adapter.device_type
+        );
+        eprintln!(
+            "image: {w}x{h} ({source}); model: {model_name}; warm-up run (pipelines, buffers)..."
+        );
+    }
+    let fail = |e: wgpu_restore::Error| Fatal(problem(&e));
+    let t = Instant::now();
+    let probs = rt.classify(&model, &image).map_err(fail)?;
+    rt.restore(&model, &image, &probs).map_err(fail)?;
+    let warmup = t.elapsed().as_secs_f64();
+    let mut e2e = Vec::new();
+    let mut cls = Vec::new();
+    let mut res = Vec::new();
+    for _ in 0..a.runs {
+        let t0 = Instant::now();
+        let p = rt.classify(&model, &image).map_err(fail)?;
+        let t1 = Instant::now();
+        rt.restore(&model, &image, &p).map_err(fail)?;
+        let t2 = Instant::now();
+        cls.push((t1 - t0).as_secs_f64());
+        res.push((t2 - t1).as_secs_f64());
+        e2e.push((t2 - t0).as_secs_f64());
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+    // Per-op GPU times from timestamp queries (one extra profiled run).
+    let k = model.degradations().len();
+    let ptensor = Tensor::new(Shape::new(k, 1, 1), probs.clone());
+    let (_, timings) = rt
+        .profile_function(&model, "restore", &[image.clone(), ptensor])
+        .map_err(fail)?;
+    let mut by_op: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for t in &timings {
+        let e = by_op.entry(t.op.clone()).or_default();
+        e.0 += t.ms;
+        e.1 += 1;
+    }
+    let mut ops: Vec<(String, f64, usize)> =
+        by_op.into_iter().map(|(o, (ms, n))| (o, ms, n)).collect();
+    ops.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let gpu_total: f64 = ops.iter().map(|o| o.1).sum();
+    let mem =
+        memory_report(&model, "restore", &[image.shape, Shape::new(k, 1, 1)]).map_err(fail)?;
+    let cmem = model
+        .doc
+        .prompt
+        .as_ref()
+        .map(|p| memory_report(&model, "classify", &[Shape::new(3, p.crop, p.crop)]))
+        .transpose()
+        .map_err(fail)?;
+    let peak = mem
+        .peak_bytes
+        .max(cmem.as_ref().map(|c| c.peak_bytes).unwrap_or(0))
+        + mem.weight_bytes;
+    if a.json {
+        let doc = serde_json::json!({
+            "device": g.adapter.name, "backend": g.adapter.backend, "device_type": g.adapter.device_type,
+            "model": model_name, "width": w, "height": h, "runs": a.runs, "warmup_s": warmup,
+            "end_to_end_s": {"mean": mean(&e2e), "min": min(&e2e)},
+            "classify_s": {"mean": mean(&cls), "min": min(&cls)},
+            "restore_s": {"mean": mean(&res), "min": min(&res)},
+            "images_per_s": 1.0 / mean(&e2e),
+            "peak_gpu_bytes": peak,
+            "activation_bytes": mem.peak_bytes, "weight_bytes": mem.weight_bytes,
+            "timestamps": g.timestamps,
+            "ops": ops.iter().map(|(o, ms, n)| serde_json::json!({"op": o, "ms": ms, "nodes": n})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap());
+        return Ok(0);
+    }
+    println!(
+        "device:      {} ({}, {})",
+        g.adapter.name, g.adapter.backend, g.adapter.device_type
+    );
+    println!(
+        "model:       {model_name} (config {}, {} parameters)",
+        model.doc.config,
+        model.parameter_count()
+    );
+    println!("image:       {w}x{h} ({source})");
+    println!("warm-up:     {warmup:.3} s (pipeline creation, buffers)");
+    println!(
+        "end to end:  mean {:.3} s, min {:.3} s over {} run(s) = {:.3} images/s",
+        mean(&e2e),
+        min(&e2e),
+        a.runs,
+        1.0 / mean(&e2e)
+    );
+    println!("  classify:  mean {:.3} s", mean(&cls));
+    println!("  restore:   mean {:.3} s", mean(&res));
+    println!(
+        "peak GPU memory: {:.1} MiB (activations {:.1} MiB after reuse, {:.1} MiB without; weights {:.1} MiB)",
+        mib(peak),
+        mib(mem.peak_bytes),
+        mib(mem.total_bytes),
+        mib(mem.weight_bytes)
+    );
+    if timings.is_empty() {
+        println!("per-op times: unavailable (the adapter has no timestamp queries)");
+    } else {
+        println!("per-op GPU time (restore, timestamp queries), total {gpu_total:.1} ms:");
+        println!("  {:<20} {:>10} {:>7} {:>6}", "op", "ms", "%", "nodes");
+        for (o, ms, n) in ops.iter().take(a.top) {
+            println!(
+                "  {o:<20} {ms:>10.2} {:>6.1}% {n:>6}",
+                100.0 * ms / gpu_total.max(1e-9)
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub fn run_info(a: InfoArgs) -> CliResult<i32> {
+    let opts = gpu_options(&a.device, true, false)?;
+    let adapters = list_adapters(opts.backend);
+    let (model, model_name) = load_model(&a.model)?;
+    let chosen = wgpu_restore::Runtime::new(opts.clone());
+    let fmt_fn = |name: &str| {
+        model
+            .functions
+            .get(name)
+            .map(|f| f.def.nodes.len())
+            .unwrap_or(0)
+    };
+    if a.json {
+        let doc = serde_json::json!({
+            "adapters": adapters.iter().map(|s| serde_json::json!({
+                "index": s.index, "name": s.name, "backend": s.backend, "device_type": s.device_type,
+                "driver": s.driver, "software": s.software, "compute": s.compute})).collect::<Vec<_>>(),
+            "chosen": chosen.as_ref().ok().map(|rt| serde_json::json!({
+                "name": rt.gpu().adapter.name, "backend": rt.gpu().adapter.backend,
+                "index": rt.gpu().adapter.index,
+                "max_storage_binding_bytes": rt.gpu().max_binding_bytes(),
+                "note": rt.note()})),
+            "model": {
+                "source": model_name, "config": model.doc.config,
+                "parameters": model.parameter_count(), "degradations": model.degradations(),
+                "prompt": model.doc.prompt.as_ref().map(|p| serde_json::json!({"crop": p.crop, "max_crops": p.max_crops})),
+                "functions": model.functions.keys().map(|k| (k.clone(), serde_json::json!(fmt_fn(k)))).collect::<serde_json::Map<_,_>>(),
+                "provenance": model.doc.provenance,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap());
+    } else {
+        println!("adapters (backend {}):", a.device.backend);
+        if adapters.is_empty() {
+            println!("  none");
+        }
+        for s in &adapters {
+            println!("  {s}{}", if s.software { " [software]" } else { "" });
+        }
+        match &chosen {
+            Ok(rt) => {
+                let g = rt.gpu();
+                println!("chosen:  {}", g.adapter);
+                println!(
+                    "limits:  {:.0} MiB per storage binding, {:.0} MiB per buffer",
+                    mib(g.max_binding_bytes()),
+                    mib(g.limits.max_buffer_size),
+                );
+                if let Some(n) = rt.note() {
+                    println!("{n}");
+                }
+            }
+            Err(e) => println!("chosen:  none ({})", problem(e)),
+        }
+        println!("model:   {model_name}");
+        println!("  config:       {}", model.doc.config);
+        println!("  parameters:   {}", model.parameter_count());
+        println!("  degradations: {}", model.degradations().join(", "));
+        if let Some(p) = &model.doc.prompt {
+            println!(
+                "  prompt:       {}x{} crops, at most {} per image",
+                p.crop, p.crop, p.max_crops
+            );
+        }
+        let f: Vec<String> = model
+            .functions
+            .keys()
+            .map(|k| format!("{k} ({} nodes)", fmt_fn(k)))
+            .collect();
+        println!("  functions:    {}", f.join(", "));
+        println!(
+            "  provenance:   {}",
+            serde_json::to_string_pretty(&model.doc.provenance)
+                .unwrap_or_default()
+                .replace('\n', "\n  ")
+        );
+    }
+    match chosen {
+        Ok(_) => Ok(0),
+        Err(e) => Err(Fatal(problem(&e))),
+    }
+}

@@ -1,0 +1,390 @@
+//! Command-line definitions and the pieces every subcommand shares: device and model
+//! set-up, input expansion, `--probs` parsing, error reporting.
+
+pub mod bench;
+pub mod eval;
+pub mod restore;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use std::path::{Path, PathBuf};
+use wgpu_restore::image_io::Format;
+use wgpu_restore::synth::Synth;
+use wgpu_restore::tiling::TileOptions;
+use wgpu_restore::{AdapterChoice, BackendChoice, Error, Model, Runtime, RuntimeOptions};
+
+/// The shipped default model, embedded in the binary.
+pub static EMBEDDED_MODEL: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/assets/models/allinone-small.safetensors"
+));
+pub const EMBEDDED_NAME: &str = "allinone-small (embedded)";
+
+const EXAMPLES: &str = "\
+Examples:
+  wgpu-restore restore photo.jpg -o photo-restored.jpg
+  wgpu-restore restore scans/ -o restored/ --skip-existing
+  wgpu-restore restore 'raw/*.png' -o out/ --probs noise=1,rain=0,haze=0 --tile 512
+  wgpu-restore classify photos/ --json
+  wgpu-restore eval --input noisy/ --target clean/ --csv > scores.csv
+  wgpu-restore eval --target clean/ --synth noise:25
+  wgpu-restore bench --size 481x321
+  wgpu-restore info";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wgpu-restore",
+    version,
+    about = "All-in-one image restoration (noise, rain, haze) on any WebGPU device",
+    long_about = "All-in-one image restoration (noise, rain, haze): a Prompt Net detects the \
+                  degradations and a restoration U-Net removes them, both running as WGSL \
+                  compute shaders through wgpu on any WebGPU device (Vulkan, Metal, DX12, GL).",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Restore images: files, folders or globs.
+    #[command(after_help = restore::EXAMPLES)]
+    Restore(restore::RestoreArgs),
+    /// Print the degradation probabilities of images (table or --json).
+    #[command(after_help = restore::CLASSIFY_EXAMPLES)]
+    Classify(restore::ClassifyArgs),
+    /// Restore degraded images and score them against clean targets (PSNR, SSIM, Y-PSNR).
+    #[command(after_help = eval::EXAMPLES)]
+    Eval(eval::EvalArgs),
+    /// Time one image end to end and per op; report peak GPU memory, device and backend.
+    #[command(after_help = bench::BENCH_EXAMPLES)]
+    Bench(bench::BenchArgs),
+    /// List adapters, the chosen device and backend, and the model.
+    #[command(after_help = bench::INFO_EXAMPLES)]
+    Info(bench::InfoArgs),
+}
+
+/// Device selection.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Graphics API: auto, vulkan, metal, dx12 or gl.
+    #[arg(long, value_name = "API", default_value = "auto")]
+    pub backend: String,
+    /// Adapter by index (as `info` lists them) or by a part of its name.
+    #[arg(long, value_name = "INDEX|NAME")]
+    pub adapter: Option<String>,
+}
+
+/// Model selection.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model file (default: the embedded allinone-small model).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+}
+
+/// Tiling.
+#[derive(Args, Debug, Clone)]
+pub struct TileArgs {
+    /// Tile side in pixels (default: automatic, the whole image when it fits the device).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..))]
+    pub tile: Option<u32>,
+    /// Overlap between neighbouring tiles in pixels (blended smoothly).
+    #[arg(long, value_name = "M", default_value_t = 32)]
+    pub tile_overlap: u32,
+    /// Device memory one forward may use for activations, in MiB (automatic tile size).
+    #[arg(long, value_name = "MIB", default_value_t = 2048)]
+    pub max_memory: u64,
+}
+
+impl TileArgs {
+    pub fn options(&self, rt: &Runtime) -> TileOptions {
+        let mut o = TileOptions::for_runtime(rt);
+        o.tile = self.tile.map(|t| t as usize);
+        o.overlap = self.tile_overlap as usize;
+        o.memory_budget = self.max_memory << 20;
+        o
+    }
+}
+
+/// A failure that ends the run before any file is processed.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.to_string())
+    }
+}
+
+pub type CliResult<T> = Result<T, Fatal>;
+
+/// The problem text of a library error, without a leading file name.
+pub fn problem(e: &Error) -> String {
+    match e {
+        Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Loads `--model` or the embedded model.
+pub fn load_model(args: &ModelArgs) -> CliResult<(Model, String)> {
+    match &args.model {
+        Some(p) => match Model::load(p) {
+            Ok(m) => Ok((m, p.display().to_string())),
+            Err(e) => Err(Fatal(format!(
+                "{}: invalid model file: {}",
+                p.display(),
+                problem(&e)
+            ))),
+        },
+        None => Model::from_bytes(EMBEDDED_MODEL)
+            .map(|m| (m, EMBEDDED_NAME.to_string()))
+            .map_err(|e| Fatal(format!("embedded model: {}", problem(&e)))),
+    }
+}
+
+pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult<RuntimeOptions> {
+    let backend: BackendChoice = dev.backend.parse().map_err(|e: Error| Fatal(problem(&e)))?;
+    let adapter: AdapterChoice = match &dev.adapter {
+        Some(a) => a.parse().map_err(|e: Error| Fatal(problem(&e)))?,
+        None => AdapterChoice::Auto,
+    };
+    Ok(RuntimeOptions {
+        backend,
+        adapter,
+        timestamps,
+        quiet,
+    })
+}
+
+/// Opens the device once for the whole run.
+pub fn open_runtime(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult<Runtime> {
+    let opts = gpu_options(dev, quiet, timestamps)?;
+    Runtime::new(opts).map_err(|e| Fatal(problem(&e)))
+}
+
+/// Parses `noise=0.9,rain=0,haze=0.2` into a probability vector in the model's order.
+/// Names not given are 0.
+pub fn parse_probs(s: &str, names: &[String]) -> Result<Vec<f32>, String> {
+    let mut probs = vec![0.0f32; names.len()];
+    let mut seen = vec![false; names.len()];
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--probs: `{part}` is not NAME=VALUE"))?;
+        let k = k.trim();
+        let i = names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(k))
+            .ok_or_else(|| {
+                format!(
+                    "--probs: unknown degradation `{k}` (this model knows: {})",
+                    names.join(", ")
+                )
+            })?;
+        if seen[i] {
+            return Err(format!("--probs: `{k}` is given twice"));
+        }
+        seen[i] = true;
+        let v: f32 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("--probs: `{v}` is not a number"))?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("--probs: {k}={v} is outside 0..=1"));
+        }
+        probs[i] = v;
+    }
+    if !seen.iter().any(|&s| s) {
+        return Err("--probs: no NAME=VALUE given".into());
+    }
+    Ok(probs)
+}
+
+pub fn format_probs(names: &[String], probs: &[f32]) -> String {
+    names
+        .iter()
+        .zip(probs)
+        .map(|(n, p)| format!("{n} {p:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One input file and the path it is shown and mapped by.
+#[derive(Clone, Debug)]
+pub struct InputFile {
+    pub path: PathBuf,
+    /// Path relative to the folder it was found in (or the file name).
+    pub rel: PathBuf,
+}
+
+fn is_image_name(p: &Path) -> bool {
+    Format::from_path(p).is_some()
+}
+
+fn walk(dir: &Path, base: &Path, recursive: bool, out: &mut Vec<InputFile>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let hidden = p
+            .file_name()
+            .map(|n| n.to_string_lossy().starts_with('.'))
+            .unwrap_or(false);
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            if recursive {
+                walk(&p, base, recursive, out)?;
+            }
+        } else if is_image_name(&p) {
+            let rel = p.strip_prefix(base).unwrap_or(&p).to_path_buf();
+            out.push(InputFile { path: p, rel });
+        }
+    }
+    Ok(())
+}
+
+/// Expands files, folders (their image files: .png .jpg .jpeg .tif .tiff .webp) and globs.
+/// Returns the files and one error line per argument that matched nothing.
+pub fn expand_inputs(args: &[String], recursive: bool) -> (Vec<InputFile>, Vec<(String, String)>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for a in args {
+        let p = PathBuf::from(a);
+        if p.is_dir() {
+            let before = files.len();
+            if let Err(e) = walk(&p, &p, recursive, &mut files) {
+                errors.push((a.clone(), format!("cannot list the folder: {e}")));
+            } else if files.len() == before {
+                errors.push((
+                    a.clone(),
+                    "no image files (png, jpg, tif, webp) in this folder".into(),
+                ));
+            }
+        } else if p.exists() {
+            let rel = PathBuf::from(p.file_name().unwrap_or(p.as_os_str()));
+            files.push(InputFile { path: p, rel });
+        } else if a.contains(['*', '?', '[']) {
+            match glob::glob(a) {
+                Ok(paths) => {
+                    let mut found: Vec<PathBuf> = paths
+                        .filter_map(|r| r.ok())
+                        .filter(|p| p.is_file())
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        errors.push((a.clone(), "no file matches this pattern".into()));
+                    }
+                    for p in found {
+                        let rel = PathBuf::from(p.file_name().unwrap_or(p.as_os_str()));
+                        files.push(InputFile { path: p, rel });
+                    }
+                }
+                Err(e) => errors.push((a.clone(), format!("invalid pattern: {e}"))),
+            }
+        } else {
+            errors.push((a.clone(), "no such file or directory".into()));
+        }
+    }
+    (files, errors)
+}
+
+/// Progress output: bars on a terminal (unless quiet), plain lines otherwise.
+pub struct Ui {
+    pub mp: MultiProgress,
+    pub quiet: bool,
+}
+
+impl Ui {
+    pub fn new(quiet: bool) -> Ui {
+        let target = if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        Ui {
+            mp: MultiProgress::with_draw_target(target),
+            quiet,
+        }
+    }
+    /// An informational line (suppressed by -q).
+    pub fn info(&self, msg: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.mp.is_hidden() {
+            eprintln!("{msg}");
+        } else {
+            let _ = self.mp.println(msg);
+        }
+    }
+    /// An error line (always shown).
+    pub fn error(&self, file: &str, msg: &str) {
+        let line = format!("error: {file}: {msg}");
+        if self.mp.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.mp.println(line);
+        }
+    }
+}
+
+/// Prints the failure summary; returns the exit code.
+pub fn summary(
+    ui: &Ui,
+    what: &str,
+    ok: usize,
+    skipped: usize,
+    failed: &[(String, String)],
+    secs: f64,
+) -> i32 {
+    let total = ok + skipped + failed.len();
+    if !ui.quiet || !failed.is_empty() {
+        let rate = if secs > 0.0 { ok as f64 / secs } else { 0.0 };
+        let mut line =
+            format!("{what} {ok} of {total} file(s) in {secs:.2} s ({rate:.3} images/s)");
+        if skipped > 0 {
+            line.push_str(&format!(", {skipped} skipped"));
+        }
+        if !failed.is_empty() {
+            line.push_str(&format!(", {} failed", failed.len()));
+        }
+        eprintln!("{line}");
+    }
+    if failed.is_empty() {
+        0
+    } else {
+        eprintln!("failures:");
+        for (f, m) in failed {
+            eprintln!("  {f}: {m}");
+        }
+        1
+    }
+}
+
+pub fn parse_synth(s: &str) -> Result<Synth, String> {
+    s.parse()
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Restore(a) => restore::run_restore(a),
+        Cmd::Classify(a) => restore::run_classify(a),
+        Cmd::Eval(a) => eval::run(a),
+        Cmd::Bench(a) => bench::run_bench(a),
+        Cmd::Info(a) => bench::run_info(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(Fatal(msg)) => {
+            eprintln!("error: {msg}");
+            1
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! `restore` and `classify`.
+//!
+//! Folder runs overlap the three stages: decoder threads read files ahead, this thread
+//! drives the GPU (device, weights and pipelines created once per run), an encoder thread
+//! writes the results, with bounded channels between them.
+
+use super::{
+    expand_inputs, format_probs, load_model, open_runtime, parse_probs, problem, summary,
+    CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
+};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, sync_channel};
+use std::time::Instant;
+use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
+use wgpu_restore::tiling::{restore_tiled, TileOptions};
+use wgpu_restore::{Model, Runtime, Shape, Tensor};
+
+pub const EXAMPLES: &str = "\
+Outputs: with one input file and OUT ending in an image extension, OUT is the output file;
+otherwise OUT is a folder and each output keeps its input's name (and its folder below the
+input folder with --recursive). An existing output is an error unless --overwrite or
+--skip-existing is given; an input is never overwritten. Files are written atomically.
+
+Examples:
+  wgpu-restore restore photo.jpg -o photo-restored.jpg
+  wgpu-restore restore scans/ -o restored/ --skip-existing
+  wgpu-restore restore 'raw/*.tif' -o out/ --format png --suffix _restored
+  wgpu-restore restore rainy.png -o out/ --probs noise=0,rain=1,haze=0
+  wgpu-restore restore huge.tif -o out/ --tile 512 --tile-overlap 48";
+
+pub const CLASSIFY_EXAMPLES: &str = "\
+Examples:
+  wgpu-restore classify photo.jpg
+  wgpu-restore classify photos/ --json > probs.json";
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Input images, folders or glob patterns.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Output file (one input) or folder.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Use these degradation probabilities instead of the Prompt Net's, e.g.
+    /// noise=0.9,rain=0,haze=0.2 (types not named are 0).
+    #[arg(long, value_name = "NAME=P,...")]
+    pub probs: Option<String>,
+    #[command(flatten)]
+    pub tiles: TileArgs,
+    /// Replace existing outputs.
+    #[arg(long, conflicts_with = "skip_existing")]
+    pub overwrite: bool,
+    /// Leave existing outputs alone and skip their inputs.
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// Output format (png, jpg, tif, webp); default: the input's.
+    #[arg(long, value_name = "FMT")]
+    pub format: Option<Format>,
+    /// Appended to each output file's stem, e.g. `_restored`.
+    #[arg(long, value_name = "STR", default_value = "")]
+    pub suffix: String,
+    /// JPEG quality (1-100).
+    #[arg(long, value_name = "Q", default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: u8,
+    /// Descend into sub-folders (their structure is kept under OUT).
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Threads decoding ahead of the GPU.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub decode_threads: u32,
+    /// No progress or information, only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// Input images, folders or glob patterns.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Descend into sub-folders.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// No information lines, only results and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+struct Job {
+    input: InputFile,
+    output: PathBuf,
+    format: Format,
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Plans the outputs. Returns the jobs, skipped inputs, and per-file errors.
+fn plan_jobs(
+    a: &RestoreArgs,
+    files: Vec<InputFile>,
+) -> CliResult<(Vec<Job>, Vec<String>, Vec<(String, String)>)> {
+    let single_file_out = files.len() == 1
+        && a.inputs.len() == 1
+        && Path::new(&a.inputs[0]).is_file()
+        && Format::from_path(&a.output).is_some()
+        && !a.output.is_dir();
+    if !single_file_out {
+        if a.output.exists() && !a.output.is_dir() {
+            return Err(Fatal(format!(
+                "{}: is a file; with several inputs (or a folder) the output must be a folder",
+                a.output.display()
+            )));
+        }
+    }
+    let mut jobs = Vec::new();
+    let mut skipped = Vec::new();
+    let mut errors = Vec::new();
+    let mut taken: HashMap<PathBuf, String> = HashMap::new();
+    for f in files {
+        let shown = f.path.display().to_string();
+        let in_fmt = Format::from_path(&f.path).unwrap_or(Format::Png);
+        let (output, format) = if single_file_out {
+            let fmt = a.format.or(Format::from_path(&a.output)).unwrap_or(in_fmt);
+            (a.output.clone(), fmt)
+        } else {
+            let fmt = a.format.unwrap_or(in_fmt);
+            let stem = f.rel.file_stem().unwrap_or_default().to_string_lossy();
+            let ext = if a.format.is_some() {
+                fmt.extension().to_string()
+            } else {
+                f.rel
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_string())
+                    .unwrap_or_else(|| fmt.extension().to_string())
+            };
+            let name = format!("{stem}{}.{ext}", a.suffix);
+            let dir = a.output.join(f.rel.parent().unwrap_or(Path::new("")));
+            (dir.join(name), fmt)
+        };
+        if same_file(&output, &f.path) {
+            errors.push((
+                shown,
+                format!("the output {} would overwrite the input", output.display()),
+            ));
+            continue;
+        }
+        if let Some(prev) = taken.get(&output) {
+            errors.push((
+                shown,
+                format!(
+                    "the output {} is also the output of {prev}",
+                    output.display()
+                ),
+            ));
+            continue;
+        }
+        if output.exists() && !a.overwrite {
+            if a.skip_existing {
+                skipped.push(shown);
+                continue;
+            }
+            errors.push((
+                shown,
+                format!(
+                    "the output {} exists (use --overwrite or --skip-existing)",
+                    output.display()
+                ),
+            ));
+            continue;
+        }
+        taken.insert(output.clone(), shown);
+        jobs.push(Job {
+            input: f,
+            output,
+            format,
+        });
+    }
+    // No input may be replaced by another input's output either.
+    let inputs: Vec<PathBuf> = jobs.iter().map(|j| j.input.path.clone()).collect();
+    jobs.retain(|j| {
+        let clash = inputs.iter().any(|i| same_file(&j.output, i));
+        if clash {
+            errors.push((
+                j.input.path.display().to_string(),
+                format!("the output {} would overwrite an input", j.output.display()),
+            ));
+        }
+        !clash
+    });
+    Ok((jobs, skipped, errors))
+}
+
+/// Probabilities for one image: the override, or the Prompt Net's.
+fn probs_for(
+    rt: &Runtime,
+    model: &Model,
+    img: &Tensor,
+    fixed: &Option<Vec<f32>>,
+) -> Result<Vec<f32>, String> {
+    match fixed {
+        Some(p) => Ok(p.clone()),
+        None => rt.classify(model, img).map_err(|e| problem(&e)),
+    }
+}
+
+/// Frees prepared buffers when many image sizes have been seen (each size keeps its own).
+pub struct SizeCache {
+    seen: HashSet<Shape>,
+}
+
+impl SizeCache {
+    pub fn new() -> Self {
+        SizeCache {
+            seen: HashSet::new(),
+        }
+    }
+    pub fn note(&mut self, rt: &Runtime, model: &Model, shape: Shape) {
+        if self.seen.insert(shape) && self.seen.len() > 4 {
+            rt.release(model);
+            self.seen.clear();
+            self.seen.insert(shape);
+        }
+    }
+}
+
+pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
+    let ui = Ui::new(a.quiet);
+    let start = Instant::now();
+    let (model, model_name) = load_model(&a.model)?;
+    let fixed = match &a.probs {
+        Some(s) => Some(parse_probs(s, model.degradations()).map_err(Fatal)?),
+        None => None,
+    };
+    let (files, mut failed) = expand_inputs(&a.inputs, a.recursive);
+    for (f, m) in &failed {
+        ui.error(f, m);
+    }
+    let (jobs, skipped, errors) = plan_jobs(&a, files)?;
+    for (f, m) in &errors {
+        ui.error(f, m);
+    }
+    failed.extend(errors);
+    for s in &skipped {
+        ui.info(&format!("skip: {s}: the output exists"));
+    }
+    if jobs.is_empty() {
+        let code = summary(
+            &ui,
+            "restored",
+            0,
+            skipped.len(),
+            &failed,
+            start.elapsed().as_secs_f64(),
+        );
+        return Ok(if failed.is_empty() && skipped.is_empty() {
+            1.max(code)
+        } else {
+            code
+        });
+    }
+    if !a.output.exists() && !(jobs.len() == 1 && jobs[0].output == a.output) {
+        std::fs::create_dir_all(&a.output).map_err(|e| {
+            Fatal(format!(
+                "{}: cannot create the folder: {e}",
+                a.output.display()
+            ))
+        })?;
+    }
+    let rt = open_runtime(&a.device, a.quiet, false)?;
+    if !a.quiet {
+        ui.info(&format!(
+            "device: {} ({}); model: {model_name}",
+            rt.gpu().adapter.name,
+            rt.gpu().adapter.backend
+        ));
+    }
+    let tile_opts = a.tiles.options(&rt);
+    let enc_opts = EncodeOptions {
+        jpeg_quality: a.jpeg_quality,
+    };
+    let replace = if a.overwrite {
+        Replace::Always
+    } else {
+        Replace::Never
+    };
+    let names = model.degradations().to_vec();
+
+    let overall = ui.mp.add(ProgressBar::new(jobs.len() as u64));
+    overall.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} images {elapsed_precise} eta {eta}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
+    );
+    overall.set_prefix("total");
+    let per_image = ui.mp.add(ProgressBar::new(1));
+    per_image.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} tiles {wide_msg}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    per_image.set_prefix("image");
+
+    let next = AtomicUsize::new(0);
+    let (dec_tx, dec_rx) = sync_channel::<(usize, Result<Image, String>)>(2);
+    let (enc_tx, enc_rx) = sync_channel::<(usize, Image, Tensor)>(2);
+    let (res_tx, res_rx) = channel::<(usize, Result<String, String>)>();
+    let mut sizes = SizeCache::new();
+    std::thread::scope(|s| {
+        for _ in 0..a.decode_threads.min(jobs.len() as u32) {
+            let tx = dec_tx.clone();
+            let (jobs, next) = (&jobs, &next);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs.len() {
+                    break;
+                }
+                let r = image_io::read_image(&jobs[i].input.path).map_err(|e| e.to_string());
+                if tx.send((i, r)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(dec_tx);
+        {
+            let res_tx = res_tx.clone();
+            let (jobs, overall) = (&jobs, overall.clone());
+            let enc_opts = &enc_opts;
+            s.spawn(move || {
+                for (i, img, out) in enc_rx {
+                    let j = &jobs[i];
+                    let r =
+                        image_io::write_image(&j.output, &out, &img, j.format, enc_opts, replace)
+                            .map(|()| j.output.display().to_string())
+                            .map_err(|e| e.to_string());
+                    overall.inc(1);
+                    let _ = res_tx.send((i, r));
+                }
+            });
+        }
+        for (i, r) in dec_rx {
+            let j = &jobs[i];
+            let shown = j.input.path.display().to_string();
+            let img = match r {
+                Ok(img) => img,
+                Err(e) => {
+                    overall.inc(1);
+                    let _ = res_tx.send((i, Err(e)));
+                    continue;
+                }
+            };
+            per_image.set_message(shown.clone());
+            let t0 = Instant::now();
+            let probs = match probs_for(&rt, &model, &img.rgb, &fixed) {
+                Ok(p) => p,
+                Err(e) => {
+                    overall.inc(1);
+                    let _ = res_tx.send((i, Err(e)));
+                    continue;
+                }
+            };
+            let mut progress = |done: usize, total: usize| {
+                per_image.set_length(total as u64);
+                per_image.set_position(done as u64);
+            };
+            let result = restore_tiled(&rt, &model, &img.rgb, &probs, &tile_opts, &mut progress);
+            match result {
+                Ok((out, report)) => {
+                    let shape = match report.tile {
+                        Some(t) => Shape::new(3, t.min(img.height()), t.min(img.width())),
+                        None => img.rgb.shape,
+                    };
+                    sizes.note(&rt, &model, shape);
+                    let mut line = format!(
+                        "{shown}: {}; {:.2} s",
+                        format_probs(&names, &probs),
+                        t0.elapsed().as_secs_f64()
+                    );
+                    if let Some(t) = report.tile {
+                        line.push_str(&format!("; {} tiles of {t}", report.tiles));
+                    }
+                    for r in &report.retries {
+                        line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
+                    }
+                    ui.info(&line);
+                    if enc_tx.send((i, img, out)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    overall.inc(1);
+                    let _ = res_tx.send((i, Err(problem(&e))));
+                }
+            }
+        }
+        drop(enc_tx);
+    });
+    drop(res_tx);
+    per_image.finish_and_clear();
+    overall.finish_and_clear();
+    let mut results: Vec<(usize, Result<String, String>)> = res_rx.into_iter().collect();
+    results.sort_by_key(|r| r.0);
+    let mut ok = 0;
+    for (i, r) in results {
+        let shown = jobs[i].input.path.display().to_string();
+        match r {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                ui.error(&shown, &e);
+                failed.push((shown, e));
+            }
+        }
+    }
+    Ok(summary(
+        &ui,
+        "restored",
+        ok,
+        skipped.len(),
+        &failed,
+        start.elapsed().as_secs_f64(),
+    ))
+}
+
+pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
+    let ui = Ui::new(a.quiet);
+    let (model, _) = load_model(&a.model)?;
+    let (files, mut failed) = expand_inputs(&a.inputs, a.recursive);
+    for (f, m) in &failed {
+        ui.error(f, m);
+    }
+    let rt = open_runtime(&a.device, a.quiet, false)?;
+    let names = model.degradations().to_vec();
+    let mut rows: Vec<(String, Vec<f32>)> = Vec::new();
+    let width = files
+        .iter()
+        .map(|f| f.path.display().to_string().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    if !a.json {
+        let mut head = format!("{:<width$}", "file");
+        for n in &names {
+            head.push_str(&format!(" {n:>8}"));
+        }
+        println!("{head}");
+    }
+    for f in &files {
+        let shown = f.path.display().to_string();
+        let r = image_io::read_image(&f.path)
+            .map_err(|e| e.to_string())
+            .and_then(|img| rt.classify(&model, &img.rgb).map_err(|e| problem(&e)));
+        match r {
+            Ok(p) => {
+                if !a.json {
+                    let mut line = format!("{shown:<width$}");
+                    for v in &p {
+                        line.push_str(&format!(" {v:>8.4}"));
+                    }
+                    println!("{line}");
+                }
+                rows.push((shown, p));
+            }
+            Err(e) => {
+                ui.error(&shown, &e);
+                failed.push((shown, e));
+            }
+        }
+    }
+    if a.json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(f, p)| {
+                let probs: serde_json::Map<String, serde_json::Value> = names
+                    .iter()
+                    .zip(p)
+                    .map(|(n, v)| (n.clone(), serde_json::json!(*v as f64)))
+                    .collect();
+                serde_json::json!({"file": f, "probs": probs})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    }
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        eprintln!(
+            "classified {} of {} file(s), {} failed",
+            rows.len(),
+            rows.len() + failed.len(),
+            failed.len()
+        );
+        Ok(1)
+    }
+}
+
+/// Used by eval: restore one decoded image (classify unless `fixed`).
+pub fn restore_one(
+    rt: &Runtime,
+    model: &Model,
+    img: &Tensor,
+    fixed: &Option<Vec<f32>>,
+    tiles: &TileOptions,
+) -> Result<(Tensor, Vec<f32>), String> {
+    let probs = probs_for(rt, model, img, fixed)?;
+    let (out, _) =
+        restore_tiled(rt, model, img, &probs, tiles, &mut |_, _| {}).map_err(|e| problem(&e))?;
+    Ok((out, probs))
+}

@@ -1,0 +1,583 @@
+//! Image files <-> tensors: decode and encode PNG and TIFF (8 and 16 bit), JPEG and WebP;
+//! alpha passed through untouched; EXIF, ICC profile and orientation kept where the output
+//! format can hold them; atomic writes that never replace a file unless asked to.
+//!
+//! Orientation: the network sees the image upright (the EXIF / TIFF orientation applied).
+//! When the output carries the original EXIF block (PNG, JPEG, WebP), the restored pixels
+//! are turned back to the stored orientation, so the file is laid out exactly like the input
+//! and its orientation tag stays true. Formats that cannot hold the EXIF block (TIFF here)
+//! get upright pixels instead, so the picture always displays the same way.
+
+use crate::metrics::Rgb8;
+use crate::tensor::{Shape, Tensor};
+use image::metadata::Orientation;
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageEncoder, ImageFormat};
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+/// What went wrong, without the file name (callers print `error: <file>: <problem>`).
+#[derive(Debug)]
+pub struct ImageIoError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file cannot be read or written.
+    Io,
+    /// Not an image format this build reads or writes.
+    Unsupported,
+    /// The file is an image of a supported format but cannot be decoded.
+    Corrupt,
+    /// The output exists and the policy forbids replacing it.
+    AlreadyExists,
+    /// The image cannot be stored in the requested format.
+    Incompatible,
+}
+
+impl std::fmt::Display for ImageIoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ImageIoError {}
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> ImageIoError {
+    ImageIoError {
+        kind,
+        message: message.into(),
+    }
+}
+
+pub type IoResult<T> = std::result::Result<T, ImageIoError>;
+
+/// The output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Jpeg,
+    Tiff,
+    WebP,
+}
+
+impl Format {
+    /// From a file extension (case-insensitive): png, jpg/jpeg, tif/tiff, webp.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext.to_ascii_lowercase().as_str() {
+            "png" => Some(Format::Png),
+            "jpg" | "jpeg" => Some(Format::Jpeg),
+            "tif" | "tiff" => Some(Format::Tiff),
+            "webp" => Some(Format::WebP),
+            _ => None,
+        }
+    }
+    pub fn from_path(path: &Path) -> Option<Format> {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .and_then(Format::from_extension)
+    }
+    /// The usual extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Jpeg => "jpg",
+            Format::Tiff => "tif",
+            Format::WebP => "webp",
+        }
+    }
+    /// Whether the format stores 16-bit samples (in this build).
+    pub fn has_16bit(self) -> bool {
+        matches!(self, Format::Png | Format::Tiff)
+    }
+    pub fn has_alpha(self) -> bool {
+        !matches!(self, Format::Jpeg)
+    }
+    /// Whether the encoder writes an EXIF block.
+    pub fn has_exif(self) -> bool {
+        matches!(self, Format::Png | Format::Jpeg | Format::WebP)
+    }
+    fn from_image(f: ImageFormat) -> Option<Format> {
+        match f {
+            ImageFormat::Png => Some(Format::Png),
+            ImageFormat::Jpeg => Some(Format::Jpeg),
+            ImageFormat::Tiff => Some(Format::Tiff),
+            ImageFormat::WebP => Some(Format::WebP),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::from_extension(s)
+            .ok_or_else(|| format!("unknown image format `{s}` (expected png, jpg, tif or webp)"))
+    }
+}
+
+/// Sample depth of an image file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    Eight,
+    Sixteen,
+}
+
+impl Depth {
+    fn max(self) -> f32 {
+        match self {
+            Depth::Eight => 255.0,
+            Depth::Sixteen => 65535.0,
+        }
+    }
+}
+
+/// Metadata carried from the input to the output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// The ICC profile, as stored.
+    pub icc: Option<Vec<u8>>,
+    /// The raw EXIF block (TIFF header onwards), as stored.
+    pub exif: Option<Vec<u8>>,
+    /// The EXIF / TIFF orientation (1..=8) of the stored pixels.
+    pub orientation: u8,
+}
+
+/// A decoded image: upright RGB for the network, plus what passes through untouched.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// `3 x H x W`, RGB in [0, 1], upright (orientation applied).
+    pub rgb: Tensor,
+    /// The alpha channel, upright, in the file's sample range (0..=255 or 0..=65535).
+    pub alpha: Option<Vec<u16>>,
+    pub depth: Depth,
+    /// Grayscale source (written back as grayscale).
+    pub gray: bool,
+    /// The decoded file's format.
+    pub format: Format,
+    pub meta: Metadata,
+}
+
+impl Image {
+    pub fn width(&self) -> usize {
+        self.rgb.shape.w
+    }
+    pub fn height(&self) -> usize {
+        self.rgb.shape.h
+    }
+    /// An 8-bit upright RGB image from a tensor (see [`rgb8_from_tensor`]).
+    pub fn to_rgb8(&self) -> Rgb8 {
+        rgb8_from_tensor(&self.rgb)
+    }
+    /// A plain 8-bit RGB image with no metadata.
+    pub fn from_rgb(rgb: Tensor) -> Image {
+        Image {
+            rgb,
+            alpha: None,
+            depth: Depth::Eight,
+            gray: false,
+            format: Format::Png,
+            meta: Metadata {
+                orientation: 1,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// Rounds `[0, 1]` values to 0..=255 (clamped, round half away from zero), interleaved RGB.
+pub fn rgb8_from_tensor(t: &Tensor) -> Rgb8 {
+    let (h, w) = (t.shape.h, t.shape.w);
+    let plane = h * w;
+    let mut data = Vec::with_capacity(plane * 3);
+    for i in 0..plane {
+        for c in 0..3 {
+            data.push(quantize(t.data[c * plane + i], 255.0) as u8);
+        }
+    }
+    Rgb8::new(w, h, data)
+}
+
+/// An interleaved 8-bit RGB image as a `3 x H x W` tensor in [0, 1].
+pub fn tensor_from_rgb8(img: &Rgb8) -> Tensor {
+    let plane = img.width * img.height;
+    let mut data = vec![0.0f32; plane * 3];
+    for (i, px) in img.data.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            data[c * plane + i] = px[c] as f32 / 255.0;
+        }
+    }
+    Tensor::new(Shape::new(3, img.height, img.width), data)
+}
+
+fn quantize(v: f32, max: f32) -> u16 {
+    let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+    (v * max).round() as u16
+}
+
+/// The inverse of an orientation transform.
+fn inverse(o: Orientation) -> Orientation {
+    match o {
+        Orientation::Rotate90 => Orientation::Rotate270,
+        Orientation::Rotate270 => Orientation::Rotate90,
+        other => other, // flips, 180 and the two transposes are involutions
+    }
+}
+
+/// Decodes an image file.
+pub fn read_image(path: &Path) -> IoResult<Image> {
+    let bytes = std::fs::read(path).map_err(|e| err(ErrorKind::Io, format!("cannot read: {e}")))?;
+    decode_image(&bytes, Format::from_path(path))
+}
+
+/// Decodes an image held in memory; `hint` is the format the file name suggests.
+pub fn decode_image(bytes: &[u8], hint: Option<Format>) -> IoResult<Image> {
+    if bytes.is_empty() {
+        return Err(err(ErrorKind::Corrupt, "empty file"));
+    }
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| err(ErrorKind::Io, format!("cannot read: {e}")))?;
+    let guessed = reader.format();
+    let format =
+        match guessed {
+            Some(f) => Format::from_image(f).ok_or_else(|| {
+                err(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "unsupported image format {} (supported: PNG, JPEG, TIFF, WebP)",
+                        f.extensions_str()
+                            .first()
+                            .copied()
+                            .unwrap_or("?")
+                            .to_uppercase()
+                    ),
+                )
+            })?,
+            None => return Err(match hint {
+                Some(f) => err(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "not a valid {} file (unrecognized content)",
+                        f.extension().to_uppercase()
+                    ),
+                ),
+                None => err(
+                    ErrorKind::Unsupported,
+                    "unsupported or unrecognized image format (supported: PNG, JPEG, TIFF, WebP)",
+                ),
+            }),
+        };
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(8 << 30);
+    reader.limits(limits);
+    let corrupt = |e: image::ImageError| -> ImageIoError {
+        match e {
+            image::ImageError::Unsupported(u) => err(ErrorKind::Unsupported, u.to_string()),
+            image::ImageError::Limits(l) => err(ErrorKind::Unsupported, l.to_string()),
+            other => err(
+                ErrorKind::Corrupt,
+                format!(
+                    "corrupt {} file: {other}",
+                    format.extension().to_uppercase()
+                ),
+            ),
+        }
+    };
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let icc = decoder.icc_profile().unwrap_or(None);
+    let exif = decoder.exif_metadata().unwrap_or(None);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    img.apply_orientation(orientation);
+    use image::ColorType as C;
+    let ct = img.color();
+    let depth = match ct {
+        C::L8 | C::La8 | C::Rgb8 | C::Rgba8 => Depth::Eight,
+        _ => Depth::Sixteen,
+    };
+    let gray = matches!(ct, C::L8 | C::La8 | C::L16 | C::La16);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let alpha = ct.has_alpha().then(|| match depth {
+        Depth::Eight => img.to_rgba8().pixels().map(|p| p[3] as u16).collect(),
+        Depth::Sixteen => img.to_rgba16().pixels().map(|p| p[3]).collect(),
+    });
+    let plane = w * h;
+    let mut data = vec![0.0f32; plane * 3];
+    match depth {
+        Depth::Eight => {
+            for (i, p) in img.to_rgb8().pixels().enumerate() {
+                for c in 0..3 {
+                    data[c * plane + i] = p[c] as f32 / 255.0;
+                }
+            }
+        }
+        Depth::Sixteen => {
+            for (i, p) in img.to_rgb16().pixels().enumerate() {
+                for c in 0..3 {
+                    data[c * plane + i] = p[c] as f32 / 65535.0;
+                }
+            }
+        }
+    }
+    Ok(Image {
+        rgb: Tensor::new(Shape::new(3, h, w), data),
+        alpha,
+        depth,
+        gray,
+        format,
+        meta: Metadata {
+            icc,
+            exif,
+            orientation: orientation.to_exif(),
+        },
+    })
+}
+
+/// How to encode.
+#[derive(Clone, Copy, Debug)]
+pub struct EncodeOptions {
+    /// JPEG quality, 1..=100.
+    pub jpeg_quality: u8,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        EncodeOptions { jpeg_quality: 95 }
+    }
+}
+
+/// Encodes `restored` (upright RGB, `3 x H x W` in [0, 1]) with everything else taken from
+/// `source` (alpha, depth, grayscale, metadata), in `format`. 16-bit sources are written
+/// as 16-bit where the format allows (PNG, TIFF), else as 8-bit.
+pub fn encode_image(
+    restored: &Tensor,
+    source: &Image,
+    format: Format,
+    opts: &EncodeOptions,
+) -> IoResult<Vec<u8>> {
+    let (h, w) = (restored.shape.h, restored.shape.w);
+    if restored.shape.c != 3 {
+        return Err(err(ErrorKind::Incompatible, "the image is not RGB"));
+    }
+    if let Some(a) = &source.alpha {
+        if a.len() != h * w {
+            return Err(err(
+                ErrorKind::Incompatible,
+                "the alpha channel does not match the image size",
+            ));
+        }
+        if !format.has_alpha() {
+            return Err(err(
+                ErrorKind::Incompatible,
+                format!(
+                    "the image has an alpha channel, which {} cannot hold; write PNG, TIFF or WebP",
+                    format.extension().to_uppercase()
+                ),
+            ));
+        }
+    }
+    let depth = if format.has_16bit() {
+        source.depth
+    } else {
+        Depth::Eight
+    };
+    let max = depth.max();
+    let plane = h * w;
+    let alpha_scale = |a: u16| -> u16 {
+        // Alpha is passed through untouched; only a 16 -> 8 bit format change rescales it.
+        match (source.depth, depth) {
+            (Depth::Sixteen, Depth::Eight) => ((a as u32 * 255 + 32767) / 65535) as u16,
+            _ => a,
+        }
+    };
+    // Samples, interleaved: gray or RGB, then alpha.
+    let luma = |i: usize| -> f32 {
+        // Rec. 709 weights, as the `image` crate converts RGB to gray.
+        0.2126 * restored.data[i]
+            + 0.7152 * restored.data[plane + i]
+            + 0.0722 * restored.data[2 * plane + i]
+    };
+    let channels = if source.gray { 1 } else { 3 } + usize::from(source.alpha.is_some());
+    let mut samples: Vec<u16> = Vec::with_capacity(plane * channels);
+    for i in 0..plane {
+        if source.gray {
+            samples.push(quantize(luma(i), max));
+        } else {
+            for c in 0..3 {
+                samples.push(quantize(restored.data[c * plane + i], max));
+            }
+        }
+        if let Some(a) = &source.alpha {
+            samples.push(alpha_scale(a[i]));
+        }
+    }
+    let mut img: DynamicImage = match (depth, source.gray, source.alpha.is_some()) {
+        (Depth::Eight, g, a) => {
+            let b: Vec<u8> = samples.iter().map(|&v| v as u8).collect();
+            let (w, h) = (w as u32, h as u32);
+            match (g, a) {
+                (true, false) => image::GrayImage::from_raw(w, h, b).map(DynamicImage::ImageLuma8),
+                (true, true) => {
+                    image::GrayAlphaImage::from_raw(w, h, b).map(DynamicImage::ImageLumaA8)
+                }
+                (false, false) => image::RgbImage::from_raw(w, h, b).map(DynamicImage::ImageRgb8),
+                (false, true) => image::RgbaImage::from_raw(w, h, b).map(DynamicImage::ImageRgba8),
+            }
+        }
+        (Depth::Sixteen, g, a) => {
+            let (w, h) = (w as u32, h as u32);
+            match (g, a) {
+                (true, false) => {
+                    image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageLuma16)
+                }
+                (true, true) => {
+                    image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageLumaA16)
+                }
+                (false, false) => {
+                    image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageRgb16)
+                }
+                (false, true) => {
+                    image::ImageBuffer::from_raw(w, h, samples).map(DynamicImage::ImageRgba16)
+                }
+            }
+        }
+    }
+    .expect("sample count matches the size");
+    // Back to the stored orientation when the EXIF block (with its orientation tag) is written.
+    let exif = source.meta.exif.as_ref().filter(|_| format.has_exif());
+    if exif.is_some() {
+        let o =
+            Orientation::from_exif(source.meta.orientation).unwrap_or(Orientation::NoTransforms);
+        img.apply_orientation(inverse(o));
+    }
+    let (ow, oh) = (img.width(), img.height());
+    let color: ExtendedColorType = img.color().into();
+    let bytes = img.as_bytes();
+    let mut out = Vec::new();
+    let unsupported =
+        |e: image::error::UnsupportedError| err(ErrorKind::Incompatible, e.to_string());
+    let enc_err = |e: image::ImageError| err(ErrorKind::Io, format!("cannot encode: {e}"));
+    match format {
+        Format::Png => {
+            let mut enc = image::codecs::png::PngEncoder::new(&mut out);
+            if let Some(icc) = &source.meta.icc {
+                enc.set_icc_profile(icc.clone()).map_err(unsupported)?;
+            }
+            if let Some(x) = exif {
+                enc.set_exif_metadata(x.clone()).map_err(unsupported)?;
+            }
+            enc.write_image(bytes, ow, oh, color).map_err(enc_err)?;
+        }
+        Format::Jpeg => {
+            let mut enc =
+                image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, opts.jpeg_quality);
+            if let Some(icc) = &source.meta.icc {
+                enc.set_icc_profile(icc.clone()).map_err(unsupported)?;
+            }
+            if let Some(x) = exif {
+                enc.set_exif_metadata(x.clone()).map_err(unsupported)?;
+            }
+            enc.write_image(bytes, ow, oh, color).map_err(enc_err)?;
+        }
+        Format::WebP => {
+            let mut enc = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
+            if let Some(icc) = &source.meta.icc {
+                enc.set_icc_profile(icc.clone()).map_err(unsupported)?;
+            }
+            if let Some(x) = exif {
+                enc.set_exif_metadata(x.clone()).map_err(unsupported)?;
+            }
+            enc.write_image(bytes, ow, oh, color).map_err(enc_err)?;
+        }
+        Format::Tiff => {
+            let mut cur = Cursor::new(&mut out);
+            let mut enc = image::codecs::tiff::TiffEncoder::new(&mut cur);
+            if let Some(icc) = &source.meta.icc {
+                enc.set_icc_profile(icc.clone()).map_err(unsupported)?;
+            }
+            enc.write_image(bytes, ow, oh, color).map_err(enc_err)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an existing output may be replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replace {
+    /// Fail with [`ErrorKind::AlreadyExists`] if the output exists (checked atomically
+    /// where the file system has hard links).
+    Never,
+    /// Replace it atomically.
+    Always,
+}
+
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to
+/// disk, then renamed (or hard-linked when existing files must not be replaced) into place.
+/// Readers see either no file / the old file, or the complete new one.
+pub fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> IoResult<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| err(ErrorKind::Io, "the output path has no file name"))?
+        .to_string_lossy()
+        .to_string();
+    if replace == Replace::Never && path.exists() {
+        return Err(err(
+            ErrorKind::AlreadyExists,
+            "the output exists (use --overwrite or --skip-existing)",
+        ));
+    }
+    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
+    let io = |what: &str, e: std::io::Error| err(ErrorKind::Io, format!("cannot {what}: {e}"));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| io("create a temporary file in the output folder", e))?;
+        f.write_all(bytes).map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("flush", e))?;
+        drop(f);
+        match replace {
+            Replace::Always => std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e)),
+            Replace::Never => match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(
+                    ErrorKind::AlreadyExists,
+                    "the output exists (use --overwrite or --skip-existing)",
+                )),
+                // No hard links on this file system: check, then rename.
+                Err(_) if !path.exists() => {
+                    std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e))
+                }
+                Err(_) => Err(err(
+                    ErrorKind::AlreadyExists,
+                    "the output exists (use --overwrite or --skip-existing)",
+                )),
+            },
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Encodes and writes atomically.
+pub fn write_image(
+    path: &Path,
+    restored: &Tensor,
+    source: &Image,
+    format: Format,
+    opts: &EncodeOptions,
+    replace: Replace,
+) -> IoResult<()> {
+    let bytes = encode_image(restored, source, format, opts)?;
+    write_atomic(path, &bytes, replace)
+}

@@ -1,0 +1,599 @@
+//! The `wgpu-restore` binary, end to end on the tiny model (lavapipe in CI): folder runs and
+//! output policies, formats, metadata and alpha, --probs, tiling, eval/classify/bench/info,
+//! and every error case (one-line `error: <file>: <problem>` and a non-zero exit).
+
+use image::{GenericImageView, ImageEncoder};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wgpu-restore"));
+    let xdg = std::env::temp_dir().join("xdg-wgpu-restore-tests");
+    let _ = std::fs::create_dir_all(&xdg);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700));
+    }
+    c.env("XDG_RUNTIME_DIR", xdg);
+    c
+}
+
+fn tiny() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.safetensors")
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = bin().args(args).output().expect("run wgpu-restore");
+    eprintln!(
+        "$ wgpu-restore {}\n[exit {:?}]\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A deterministic textured 8-bit RGB image.
+fn pixels(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let t = (x * 7 + y * 5 + c * 40 + seed * 13) % 256;
+                let n = (x.wrapping_mul(2654435761) ^ y.wrapping_mul(40503) ^ (c + seed)) % 40;
+                v.push(((t + n) % 256) as u8);
+            }
+        }
+    }
+    v
+}
+
+fn write_png(p: &Path, w: u32, h: u32, seed: u32) {
+    image::save_buffer(p, &pixels(w, h, seed), w, h, image::ExtendedColorType::Rgb8).unwrap();
+}
+
+fn exif_with_orientation(o: u16) -> Vec<u8> {
+    let mut v = b"MM\0\x2a\0\0\0\x08".to_vec();
+    v.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    v.extend_from_slice(&o.to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    v
+}
+
+fn icc() -> Vec<u8> {
+    (0..200u32).map(|i| (i * 11 % 256) as u8).collect()
+}
+
+fn max_diff_u8(a: &image::DynamicImage, b: &image::DynamicImage) -> u8 {
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn folder_run_with_a_corrupt_file_and_output_policies() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    write_png(&input.join("a.png"), 32, 24, 1);
+    image::save_buffer(
+        input.join("b.jpg"),
+        &pixels(24, 32, 2),
+        24,
+        32,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    write_png(&input.join("sub/c.png"), 24, 24, 3);
+    std::fs::write(
+        input.join("bad.png"),
+        b"\x89PNG\r\n\x1a\n garbage, not a png",
+    )
+    .unwrap();
+    std::fs::write(input.join("notes.txt"), b"not an image").unwrap();
+    let out = t.path().join("out");
+    let model = tiny();
+
+    let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&model)]);
+    assert_eq!(o.status.code(), Some(1), "a failed file makes the run fail");
+    let err = stderr(&o);
+    let bad = input.join("bad.png");
+    assert!(
+        err.contains(&format!("error: {}: ", bad.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("failures:") && err.contains("restored 2 of 3"),
+        "{err}"
+    );
+    assert_eq!(
+        files_in(&out),
+        vec!["a.png", "b.jpg"],
+        "sub/ only with --recursive; no temp files"
+    );
+    let a = image::open(out.join("a.png")).unwrap();
+    assert_eq!(a.dimensions(), (32, 24));
+    assert_eq!(
+        image::open(out.join("b.jpg")).unwrap().dimensions(),
+        (24, 32)
+    );
+    let a_bytes = std::fs::read(out.join("a.png")).unwrap();
+
+    // Default policy: an existing output is an error, and the file is left alone.
+    let a_in = input.join("a.png");
+    let o = run(&[
+        "restore",
+        s(&a_in),
+        "-o",
+        s(&out),
+        "--model",
+        s(&model),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("a.png")).unwrap(), a_bytes);
+    // --skip-existing: nothing to do, success.
+    let o = run(&[
+        "restore",
+        s(&a_in),
+        s(&input.join("b.jpg")),
+        "-o",
+        s(&out),
+        "--model",
+        s(&model),
+        "--skip-existing",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // --recursive keeps the folder structure; --overwrite replaces.
+    let o = run(&[
+        "restore",
+        s(&input.join("sub")),
+        "-o",
+        s(&out.join("sub")),
+        "--model",
+        s(&model),
+        "-q",
+        "-r",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        o.stderr.is_empty(),
+        "-q prints nothing on success: {}",
+        stderr(&o)
+    );
+    assert!(out.join("sub/c.png").exists());
+    let o = run(&[
+        "restore",
+        s(&input.join("sub")),
+        "-o",
+        s(&out.join("sub")),
+        "--model",
+        s(&model),
+        "--overwrite",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    // Never overwrite an input, even with --overwrite.
+    let o = run(&[
+        "restore",
+        s(&a_in),
+        "-o",
+        s(&a_in),
+        "--model",
+        s(&model),
+        "--overwrite",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("would overwrite the input"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn probs_override_and_tiling() {
+    let t = tempfile::tempdir().unwrap();
+    let x = t.path().join("x.png");
+    write_png(&x, 64, 48, 5);
+    let model = tiny();
+    let m = s(&model);
+    let o1 = t.path().join("noise.png");
+    let o2 = t.path().join("haze.png");
+    let o3 = t.path().join("tiled.png");
+    assert!(run(&[
+        "restore",
+        s(&x),
+        "-o",
+        s(&o1),
+        "--model",
+        m,
+        "--probs",
+        "noise=1",
+        "-q"
+    ])
+    .status
+    .success());
+    assert!(run(&[
+        "restore",
+        s(&x),
+        "-o",
+        s(&o2),
+        "--model",
+        m,
+        "--probs",
+        "noise=0,rain=0,haze=1",
+        "-q"
+    ])
+    .status
+    .success());
+    let (i1, i2) = (image::open(&o1).unwrap(), image::open(&o2).unwrap());
+    let d = max_diff_u8(&i1, &i2);
+    assert!(d > 0, "--probs must change the result");
+    // Tiled against whole image, same probabilities.
+    let o = run(&[
+        "restore",
+        s(&x),
+        "-o",
+        s(&o3),
+        "--model",
+        m,
+        "--probs",
+        "noise=1",
+        "--tile",
+        "32",
+        "--tile-overlap",
+        "16",
+    ]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("tiles of 32"), "{}", stderr(&o));
+    let d = max_diff_u8(&i1, &image::open(&o3).unwrap());
+    eprintln!("tiled (32, overlap 16) vs whole, 64x48, tiny model: max diff {d} / 255");
+    assert!(
+        d <= 13,
+        "tiled output differs by {d} levels (tolerance 13 = 0.05)"
+    );
+    // Bad --probs: clear error.
+    let o = run(&[
+        "restore",
+        s(&x),
+        "-o",
+        s(&t.path().join("z.png")),
+        "--model",
+        m,
+        "--probs",
+        "fog=1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: --probs: unknown degradation `fog`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn formats_bit_depth_metadata_and_alpha() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    // 16-bit PNG, stored 40 wide x 24 high, EXIF orientation 6 and an ICC profile.
+    let (w, h) = (40u32, 24u32);
+    let p16: Vec<u16> = pixels(w, h, 7)
+        .iter()
+        .map(|&v| v as u16 * 257 + 3)
+        .collect();
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::png::PngEncoder::new(&mut bytes);
+    enc.set_icc_profile(icc()).unwrap();
+    enc.set_exif_metadata(exif_with_orientation(6)).unwrap();
+    enc.write_image(
+        bytemuck::cast_slice(&p16),
+        w,
+        h,
+        image::ExtendedColorType::Rgb16,
+    )
+    .unwrap();
+    std::fs::write(input.join("p16.png"), &bytes).unwrap();
+    // 16-bit TIFF.
+    let mut cur = std::io::Cursor::new(Vec::new());
+    image::codecs::tiff::TiffEncoder::new(&mut cur)
+        .write_image(
+            bytemuck::cast_slice(&p16),
+            w,
+            h,
+            image::ExtendedColorType::Rgb16,
+        )
+        .unwrap();
+    std::fs::write(input.join("t16.tif"), cur.get_ref()).unwrap();
+    // JPEG with ICC and EXIF.
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90);
+    enc.set_icc_profile(icc()).unwrap();
+    enc.set_exif_metadata(exif_with_orientation(1)).unwrap();
+    enc.write_image(&pixels(32, 24, 8), 32, 24, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(input.join("j.jpg"), &bytes).unwrap();
+    // RGBA PNG and RGBA WebP (lossless).
+    let rgba: Vec<u8> = pixels(24, 32, 9)
+        .chunks(3)
+        .enumerate()
+        .flat_map(|(i, p)| [p[0], p[1], p[2], (i * 29 % 256) as u8])
+        .collect();
+    image::save_buffer(
+        input.join("a8.png"),
+        &rgba,
+        24,
+        32,
+        image::ExtendedColorType::Rgba8,
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut bytes)
+        .write_image(&rgba, 24, 32, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    std::fs::write(input.join("w.webp"), &bytes).unwrap();
+
+    let out = t.path().join("out");
+    let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&tiny())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        files_in(&out),
+        vec!["a8.png", "j.jpg", "p16.png", "t16.tif", "w.webp"]
+    );
+
+    use wgpu_restore::image_io::{read_image, Depth};
+    let p = read_image(&out.join("p16.png")).unwrap();
+    assert_eq!(p.depth, Depth::Sixteen);
+    assert_eq!(p.meta.icc, Some(icc()));
+    assert_eq!(p.meta.exif, Some(exif_with_orientation(6)));
+    let raw = image::open(out.join("p16.png")).unwrap();
+    assert_eq!(
+        raw.dimensions(),
+        (40, 24),
+        "stored layout kept with its orientation tag"
+    );
+    assert_eq!(raw.color(), image::ColorType::Rgb16);
+    // 16-bit output really uses 16 bits (not 8-bit values scaled by 257).
+    assert!(raw
+        .as_rgb16()
+        .unwrap()
+        .as_raw()
+        .iter()
+        .any(|v| v % 257 != 0));
+    let t16 = image::open(out.join("t16.tif")).unwrap();
+    assert_eq!(t16.color(), image::ColorType::Rgb16);
+    assert_eq!(t16.dimensions(), (40, 24));
+    let j = read_image(&out.join("j.jpg")).unwrap();
+    assert_eq!(j.meta.icc, Some(icc()));
+    assert_eq!(j.meta.exif, Some(exif_with_orientation(1)));
+    for name in ["a8.png", "w.webp"] {
+        let o = image::open(out.join(name)).unwrap().to_rgba8();
+        let alpha_out: Vec<u8> = o.pixels().map(|p| p[3]).collect();
+        let alpha_in: Vec<u8> = rgba.chunks(4).map(|p| p[3]).collect();
+        assert_eq!(
+            alpha_out, alpha_in,
+            "{name}: alpha must pass through untouched"
+        );
+        let rgb_changed = o
+            .pixels()
+            .zip(rgba.chunks(4))
+            .any(|(a, b)| a[0] != b[0] || a[1] != b[1]);
+        assert!(rgb_changed, "{name}: the colour channels were restored");
+    }
+    // --format changes the container; an alpha image cannot become a JPEG.
+    let o = run(&[
+        "restore",
+        s(&input.join("a8.png")),
+        "-o",
+        s(&t.path().join("x.jpg")),
+        "--model",
+        s(&tiny()),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("alpha"), "{}", stderr(&o));
+}
+
+#[test]
+fn eval_classify_bench_and_info() {
+    let t = tempfile::tempdir().unwrap();
+    let (inp, tgt) = (t.path().join("input"), t.path().join("target"));
+    std::fs::create_dir_all(&inp).unwrap();
+    std::fs::create_dir_all(&tgt).unwrap();
+    write_png(&tgt.join("a.png"), 32, 24, 1);
+    write_png(&inp.join("a.png"), 32, 24, 2);
+    write_png(&tgt.join("b.png"), 32, 32, 3);
+    write_png(&inp.join("b.png"), 32, 24, 4); // size mismatch
+    let m = tiny();
+    let o = run(&[
+        "eval",
+        "--input",
+        s(&inp),
+        "--target",
+        s(&tgt),
+        "--model",
+        s(&m),
+        "--json",
+        "--baseline",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "a mismatched pair fails the run");
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "error: {}: size 32x24 does not match",
+            inp.join("b.png").display()
+        )),
+        "{err}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["count"], 1);
+    let psnr = doc["images"][0]["psnr"].as_f64().unwrap();
+    assert!(psnr > 5.0 && psnr < 60.0, "{psnr}");
+    assert!(doc["images"][0]["ssim"].as_f64().unwrap() <= 1.0);
+    assert!(doc["input_mean"]["psnr"].as_f64().is_some());
+    std::fs::remove_file(inp.join("b.png")).unwrap();
+    std::fs::remove_file(tgt.join("b.png")).unwrap();
+    // Synthetic noise on the clean folder, CSV.
+    let o = run(&[
+        "eval",
+        "--target",
+        s(&tgt),
+        "--synth",
+        "noise:25",
+        "--model",
+        s(&m),
+        "--csv",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(csv.starts_with("file,psnr,ssim,psnr_y\na,"), "{csv}");
+    assert!(csv.contains("\nMEAN,"), "{csv}");
+    // Classify as JSON.
+    let o = run(&[
+        "classify",
+        s(&tgt.join("a.png")),
+        "--model",
+        s(&m),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let probs = doc[0]["probs"].as_object().unwrap();
+    assert_eq!(
+        probs.keys().cloned().collect::<Vec<_>>(),
+        vec!["haze", "noise", "rain"]
+    );
+    // Bench on a small synthetic image.
+    let o = run(&["bench", "--size", "32x24", "--runs", "1", "--model", s(&m)]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("images/s") && out.contains("peak GPU memory"),
+        "{out}"
+    );
+    // Info: adapters and the model (embedded by default).
+    let o = run(&["info"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("adapters")
+            && out.contains("chosen:")
+            && out.contains("degradations: noise, rain, haze"),
+        "{out}"
+    );
+}
+
+#[test]
+fn error_cases_are_one_line_and_fail() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let good = t.path().join("good.png");
+    write_png(&good, 24, 24, 1);
+    let out = t.path().join("out");
+    let check = |args: &[&str], needle: &str| {
+        let o = run(args);
+        assert!(!o.status.success(), "{args:?} must fail");
+        let e = stderr(&o);
+        let line = e
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line: {e}"));
+        assert!(line.contains(needle), "expected `{needle}` in `{line}`");
+    };
+    // Unreadable (missing) input.
+    let missing = t.path().join("missing.png");
+    check(
+        &["restore", s(&missing), "-o", s(&out), "--model", s(&m)],
+        &format!("{}: no such file", missing.display()),
+    );
+    // Corrupt file.
+    let corrupt = t.path().join("corrupt.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 truncated jpeg").unwrap();
+    check(
+        &["restore", s(&corrupt), "-o", s(&out), "--model", s(&m)],
+        &format!("{}: corrupt JPG", corrupt.display()),
+    );
+    // Unsupported format.
+    let gif = t.path().join("anim.gif");
+    std::fs::write(&gif, b"GIF89a\x01\0\x01\0\0\0\0;").unwrap();
+    check(
+        &["restore", s(&gif), "-o", s(&out), "--model", s(&m)],
+        &format!("{}: unsupported image format GIF", gif.display()),
+    );
+    // Missing and invalid model files.
+    let nomodel = t.path().join("nope.safetensors");
+    check(
+        &["restore", s(&good), "-o", s(&out), "--model", s(&nomodel)],
+        &format!("{}: invalid model file", nomodel.display()),
+    );
+    let badmodel = t.path().join("bad.safetensors");
+    std::fs::write(&badmodel, b"\x10\0\0\0\0\0\0\0{not json at all").unwrap();
+    check(
+        &["classify", s(&good), "--model", s(&badmodel)],
+        &format!("{}: invalid model file", badmodel.display()),
+    );
+    // No adapter.
+    check(
+        &[
+            "restore",
+            s(&good),
+            "-o",
+            s(&out),
+            "--model",
+            s(&m),
+            "--adapter",
+            "no-such-gpu-xyz",
+        ],
+        "no GPU adapter found",
+    );
+    check(
+        &["classify", s(&good), "--model", s(&m), "--backend", "metal"],
+        "no GPU adapter found",
+    );
+    check(
+        &["restore", s(&good), "-o", s(&out), "--backend", "quantum"],
+        "unknown backend",
+    );
+    // Eval with a missing target folder.
+    check(
+        &[
+            "eval",
+            "--input",
+            s(t.path()),
+            "--target",
+            s(&t.path().join("nothing")),
+            "--model",
+            s(&m),
+        ],
+        "not a folder",
+    );
+    assert!(
+        !out.exists() || files_in(&out).is_empty(),
+        "nothing written by failed runs"
+    );
+}
