@@ -1,0 +1,60 @@
+//! The small settings file: the last folder used to open or save images.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// The folder of the last image opened or saved.
+    #[serde(default)]
+    pub last_folder: Option<PathBuf>,
+}
+
+impl Config {
+    /// The settings file: `$WGPU_RESTORE_APP_CONFIG` when set, else `app.json` in the
+    /// platform's config folder (`$XDG_CONFIG_HOME/wgpu-restore` on Linux).
+    pub fn default_path() -> Option<PathBuf> {
+        if let Some(p) = std::env::var_os("WGPU_RESTORE_APP_CONFIG") {
+            return Some(PathBuf::from(p));
+        }
+        directories::ProjectDirs::from("", "", "wgpu-restore")
+            .map(|d| d.config_dir().join("app.json"))
+    }
+
+    /// Reads the file; a missing or unreadable file gives the defaults.
+    pub fn load(path: &Path) -> Config {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the file (creating its folder).
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let json = serde_json::to_vec_pretty(self).expect("config serializes");
+        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/app.json");
+        assert_eq!(Config::load(&p), Config::default());
+        let c = Config {
+            last_folder: Some("/tmp/photos".into()),
+        };
+        c.save(&p).unwrap();
+        assert_eq!(Config::load(&p), c);
+        std::fs::write(&p, b"not json").unwrap();
+        assert_eq!(Config::load(&p), Config::default());
+    }
+}

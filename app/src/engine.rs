@@ -1,0 +1,329 @@
+//! The restoration worker: one background thread that decodes images, classifies them and
+//! restores them (in tiles when they are large), reporting progress to the UI thread over a
+//! channel. The UI thread never waits on it.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+use wgpu_restore::image_io::{self, Image};
+use wgpu_restore::tiling::{
+    auto_tile, axis_starts, axis_weights, extract, is_out_of_memory, model_alignment, Stitcher,
+    Tile, TileOptions,
+};
+use wgpu_restore::{Error, Model, Runtime, Tensor};
+
+/// What the worker needs to restore: a runtime (device) and a model. Either may be missing;
+/// the reason is then reported for every job instead of restoring.
+#[derive(Clone)]
+pub struct Engine {
+    pub runtime: Result<Arc<Runtime>, String>,
+    pub model: Result<Arc<Model>, String>,
+    /// How the model is named in the window.
+    pub model_name: String,
+    /// Whether the runtime uses the device the window renders with.
+    pub shared_device: bool,
+}
+
+/// One unit of work for an item of the queue.
+pub struct Job {
+    pub item: u64,
+    pub path: PathBuf,
+    /// The decoded image when the item was loaded before ("restore again").
+    pub source: Option<Arc<Image>>,
+    /// Probabilities to restore with; `None`: classify first and use the result.
+    pub probs: Option<Vec<f32>>,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What the worker reports.
+pub enum Event {
+    Started(u64),
+    Loaded(u64, Arc<Image>),
+    Classified(u64, Vec<f32>),
+    /// Tiles done of total (a whole-image forward is one tile).
+    Progress(u64, usize, usize),
+    Restored(Box<Restored>),
+    Cancelled(u64),
+    Failed(u64, String),
+}
+
+pub struct Restored {
+    pub item: u64,
+    pub image: Tensor,
+    pub probs: Vec<f32>,
+    pub seconds: f64,
+    /// Tile side used, `None` for a whole-image forward.
+    pub tile: Option<usize>,
+    pub tiles: usize,
+}
+
+/// Starts the worker thread. `wake` is called after every event (the UI asks for a repaint).
+pub fn spawn(
+    engine: Engine,
+    jobs: Receiver<Job>,
+    events: Sender<Event>,
+    wake: impl Fn() + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("wgpu-restore worker".into())
+        .spawn(move || {
+            let send = |e: Event| {
+                let _ = events.send(e);
+                wake();
+            };
+            while let Ok(job) = jobs.recv() {
+                let id = job.item;
+                // A panic in the library must not take the window down: report it instead.
+                let r = std::panic::catch_unwind(AssertUnwindSafe(|| run_job(&engine, job, &send)));
+                if let Err(p) = r {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into());
+                    send(Event::Failed(id, format!("internal error: {msg}")));
+                }
+            }
+        })
+        .expect("cannot start the worker thread")
+}
+
+fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
+    let id = job.item;
+    if job.cancel.load(Ordering::Relaxed) {
+        send(Event::Cancelled(id));
+        return;
+    }
+    send(Event::Started(id));
+    let source = match job.source {
+        Some(s) => s,
+        None => match image_io::read_image(&job.path) {
+            Ok(img) => {
+                let img = Arc::new(img);
+                send(Event::Loaded(id, img.clone()));
+                img
+            }
+            Err(e) => {
+                send(Event::Failed(id, format!("cannot open: {e}")));
+                return;
+            }
+        },
+    };
+    let (rt, model) = match (&engine.runtime, &engine.model) {
+        (Ok(rt), Ok(m)) => (rt, m),
+        (Err(e), _) => {
+            send(Event::Failed(id, format!("restoration unavailable: {e}")));
+            return;
+        }
+        (_, Err(e)) => {
+            send(Event::Failed(id, format!("no model: {e}")));
+            return;
+        }
+    };
+    let probs = match job.probs {
+        Some(p) => p,
+        None => match rt.classify(model, &source.rgb) {
+            Ok(p) => {
+                send(Event::Classified(id, p.clone()));
+                p
+            }
+            Err(e) => {
+                send(Event::Failed(
+                    id,
+                    format!("classification failed: {}", problem(&e)),
+                ));
+                return;
+            }
+        },
+    };
+    if job.cancel.load(Ordering::Relaxed) {
+        send(Event::Cancelled(id));
+        return;
+    }
+    let start = Instant::now();
+    let opts = TileOptions::for_runtime(rt);
+    let mut progress = |done: usize, total: usize| send(Event::Progress(id, done, total));
+    match restore_cancellable(
+        rt,
+        model,
+        &source.rgb,
+        &probs,
+        &opts,
+        &job.cancel,
+        &mut progress,
+    ) {
+        Ok(Some((image, tile, tiles))) => send(Event::Restored(Box::new(Restored {
+            item: id,
+            image,
+            probs,
+            seconds: start.elapsed().as_secs_f64(),
+            tile,
+            tiles,
+        }))),
+        Ok(None) => send(Event::Cancelled(id)),
+        Err(e) => send(Event::Failed(
+            id,
+            format!("restoration failed: {}", problem(&e)),
+        )),
+    }
+}
+
+/// The text of a library error for the window.
+pub fn problem(e: &Error) -> String {
+    let s = e.to_string();
+    if is_out_of_memory(e) {
+        format!("the device ran out of memory even with small tiles ({s})")
+    } else {
+        s
+    }
+}
+
+/// Tiled restoration as in the CLI (`wgpu_restore::tiling`: same automatic tile size, tile
+/// layout, blending and out-of-memory retry with halved tiles), checking `cancel` between
+/// tiles. Returns `None` when cancelled; else the image, the tile side (`None`: one
+/// whole-image forward) and the number of tiles.
+#[allow(clippy::type_complexity)]
+pub fn restore_cancellable(
+    rt: &Runtime,
+    model: &Model,
+    image: &Tensor,
+    probs: &[f32],
+    opts: &TileOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<(Tensor, Option<usize>, usize)>, Error> {
+    let (h, w) = (image.shape.h, image.shape.w);
+    let side = h.max(w);
+    let align = model_alignment(model).max(1);
+    let mut tile = match opts.tile {
+        Some(t) => Some(t.max(1)),
+        None => auto_tile(model, h, w, opts)?,
+    }
+    .filter(|&t| t < side);
+    loop {
+        let attempt = match tile {
+            None => {
+                progress(0, 1);
+                rt.restore(model, image, probs).map(|t| {
+                    progress(1, 1);
+                    Some((t, 1))
+                })
+            }
+            Some(t) => run_tiles(
+                rt,
+                model,
+                image,
+                probs,
+                t,
+                opts.overlap,
+                align,
+                cancel,
+                progress,
+            ),
+        };
+        match attempt {
+            // A whole-image forward cannot stop midway: its result is dropped instead.
+            Ok(_) if cancel.load(Ordering::Relaxed) => return Ok(None),
+            Ok(r) => return Ok(r.map(|(img, n)| (img, tile, n))),
+            Err(e) if is_out_of_memory(&e) => {
+                let current = tile.unwrap_or(side);
+                let next = (current / 2 / align * align).max(1);
+                if current <= opts.min_tile || next < opts.min_tile.min(current) {
+                    return Err(e);
+                }
+                rt.release(model);
+                tile = Some(next.max(opts.min_tile));
+            }
+            Err(e) => return Err(e),
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_tiles(
+    rt: &Runtime,
+    model: &Model,
+    image: &Tensor,
+    probs: &[f32],
+    tile: usize,
+    overlap: usize,
+    align: usize,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<(Tensor, usize)>, Error> {
+    let (h, w) = (image.shape.h, image.shape.w);
+    let ys = axis_starts(h, tile, overlap, align);
+    let xs = axis_starts(w, tile, overlap, align);
+    let (th, tw) = (tile.min(h), tile.min(w));
+    let total = ys.len() * xs.len();
+    let mut st = Stitcher::new(image.shape);
+    let mut done = 0;
+    progress(0, total);
+    for (iy, &y) in ys.iter().enumerate() {
+        let wy = axis_weights(&ys, iy, th);
+        for (ix, &x) in xs.iter().enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let wx = axis_weights(&xs, ix, tw);
+            let t = Tile { y, x, h: th, w: tw };
+            let out = rt.restore(model, &extract(image, &t), probs)?;
+            st.add(&t, &out, &wy, &wx);
+            done += 1;
+            progress(done, total);
+        }
+    }
+    Ok(Some((st.finish(), total)))
+}
+
+/// The device descriptor for a device shared by the window and the runtime: the adapter's
+/// own limits (compute needs far more than egui-wgpu's defaults) and no optional features.
+pub fn shared_device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    wgpu::DeviceDescriptor {
+        label: Some("wgpu-restore (window and compute)"),
+        required_features: wgpu::Features::empty(),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }
+}
+
+/// Ranks adapters for the shared device: compute-capable first, then hardware before
+/// software, then Vulkan/Metal/DX12 before GL (lower is better).
+pub fn adapter_rank(a: &wgpu::Adapter) -> u32 {
+    let info = a.get_info();
+    let compute = a
+        .get_downlevel_capabilities()
+        .flags
+        .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+    let ty = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    u32::from(!compute) * 100 + ty * 2 + u32::from(info.backend == wgpu::Backend::Gl)
+}
+
+/// Opens a device for headless use (tests): the best adapter by [`adapter_rank`], with
+/// [`shared_device_descriptor`]. Returns what egui-wgpu's `WgpuSetupExisting` needs.
+pub fn open_headless_device(
+) -> Result<(wgpu::Instance, wgpu::Adapter, wgpu::Device, wgpu::Queue), String> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .into_iter()
+        .min_by_key(adapter_rank)
+        .ok_or_else(|| "no graphics adapter found".to_string())?;
+    let (device, queue) =
+        pollster::block_on(adapter.request_device(&shared_device_descriptor(&adapter)))
+            .map_err(|e| format!("cannot open {}: {e}", adapter.get_info().name))?;
+    Ok((instance, adapter, device, queue))
+}

@@ -1,0 +1,340 @@
+//! The app end to end with egui_kittest on the wgpu renderer: drop an image, restore it with
+//! the tiny model (on the same device the harness renders with), see the probabilities,
+//! override one, restore again, save; plus the failure paths. Snapshots in
+//! `tests/snapshots/` (write them with `UPDATE_SNAPSHOTS=1`).
+
+use egui::Vec2;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wgpu_restore::image_io::{self, Format, Image, Metadata};
+use wgpu_restore::{Model, Runtime, Shape, Tensor};
+use wgpu_restore_app::dialogs::FixedDialogs;
+use wgpu_restore_app::engine::{open_headless_device, Engine};
+use wgpu_restore_app::{RestoreApp, Status};
+
+fn tiny_model() -> Arc<Model> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny.safetensors");
+    Arc::new(Model::load(p).expect("tiny model"))
+}
+
+/// A deterministic test picture: gradients, a checkerboard and a noisy band.
+fn test_image(w: usize, h: usize) -> Tensor {
+    let mut data = vec![0.0f32; 3 * w * h];
+    let mut seed = 12345u32;
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let n = ((seed >> 16) & 0xff) as f32 / 255.0 - 0.5;
+            let check = if ((x / 8) + (y / 8)) % 2 == 0 {
+                0.2
+            } else {
+                0.0
+            };
+            let band = if y > h / 2 { 0.3 * n } else { 0.0 };
+            data[i] = (x as f32 / w as f32 * 0.8 + check + band).clamp(0.0, 1.0);
+            data[w * h + i] = (y as f32 / h as f32 * 0.8 + band).clamp(0.0, 1.0);
+            data[2 * w * h + i] = (0.5 + check - band).clamp(0.0, 1.0);
+        }
+    }
+    Tensor::new(Shape::new(3, h, w), data)
+}
+
+/// Writes a PNG with an ICC profile, so that saving can be checked to keep it.
+fn write_png(path: &Path, t: &Tensor, icc: Option<Vec<u8>>) {
+    let mut img = Image::from_rgb(t.clone());
+    img.meta = Metadata {
+        icc,
+        exif: None,
+        orientation: 1,
+    };
+    let bytes = image_io::encode_image(t, &img, Format::Png, &Default::default()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+struct Setup<'a> {
+    harness: Harness<'a, RestoreApp>,
+    dir: tempfile::TempDir,
+}
+
+/// The app on one device shared by the harness's renderer and the runtime.
+fn setup(engine_ok: bool) -> Setup<'static> {
+    std::env::set_var("XDG_RUNTIME_DIR", "/tmp/xdg");
+    let _ = std::fs::create_dir_all("/tmp/xdg");
+    let dir = tempfile::tempdir().unwrap();
+    let (instance, adapter, device, queue) = open_headless_device().expect("a device");
+    let runtime = if engine_ok {
+        Runtime::from_device(&adapter, device.clone(), queue.clone())
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    } else {
+        Err("no adapter for backend Vulkan (test)".to_string())
+    };
+    let engine = Engine {
+        runtime,
+        model: Ok(tiny_model()),
+        model_name: "tiny (test fixture)".into(),
+        shared_device: true,
+    };
+    let dialogs = FixedDialogs {
+        open: vec![],
+        save: Some(dir.path().join("out/restored.jpg")),
+        asked_in: vec![],
+    };
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    let app = RestoreApp::new(
+        engine,
+        Box::new(dialogs),
+        Some(dir.path().join("config/app.json")),
+    );
+    let harness = Harness::builder()
+        .with_size(Vec2::new(1000.0, 640.0))
+        .wgpu_setup(eframe::egui_wgpu::WgpuSetup::Existing(
+            eframe::egui_wgpu::WgpuSetupExisting {
+                instance,
+                adapter,
+                device,
+                queue,
+            },
+        ))
+        .build_ui_state(|ui, app: &mut RestoreApp| app.show(ui), app);
+    Setup { harness, dir }
+}
+
+/// Steps the harness until `done` holds (the worker runs on its own thread).
+fn wait_for(h: &mut Harness<'_, RestoreApp>, what: &str, done: impl Fn(&RestoreApp) -> bool) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h.state()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "timed out waiting for {what}; errors: {:?}",
+            h.state().errors()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
+}
+
+/// A file dropped on the window.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Masks the measured times (they change from run to run) out of snapshots.
+fn mask_timings(h: &mut Harness<'_, RestoreApp>) {
+    let rects: Vec<egui::Rect> = ["Restored in", "done in"]
+        .iter()
+        .flat_map(|t| {
+            h.get_all_by_label_contains(t)
+                .map(|n| n.rect())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for r in rects {
+        h.mask(r);
+    }
+}
+
+fn drop_file(h: &mut Harness<'_, RestoreApp>, path: PathBuf) {
+    h.input_mut().dropped_files.push(Arc::new(Dropped(path)));
+    h.step();
+}
+
+#[test]
+fn load_restore_override_save() {
+    let Setup { mut harness, dir } = setup(true);
+    let input = dir.path().join("photo.png");
+    let icc = b"test icc profile bytes".to_vec();
+    write_png(&input, &test_image(96, 64), Some(icc.clone()));
+
+    // Load by drag and drop; it is classified and restored on the worker.
+    drop_file(&mut harness, input.clone());
+    assert_eq!(harness.state().items().len(), 1);
+    wait_for(&mut harness, "the first restoration", |a| {
+        a.items()[0].status == Status::Done
+    });
+    let item = &harness.state().items()[0];
+    let auto = item.auto_probs.clone().expect("probabilities");
+    assert_eq!(auto.len(), 3);
+    assert_eq!(item.used_probs.as_ref(), Some(&auto));
+    assert_eq!(item.restored.as_ref().unwrap().shape, Shape::new(3, 64, 96));
+
+    // The probabilities are shown as labelled bars, with the device.
+    for (name, p) in ["noise", "rain", "haze"].iter().zip(&auto) {
+        harness.get_by_label(name);
+        harness.get_by_label_contains(&format!("{name} {p:.2}"));
+    }
+    harness.get_by_label_contains("Restored in");
+    harness.get_by_label("Backend");
+    mask_timings(&mut harness);
+    harness.snapshot("restored_split");
+
+    // Side by side, same view.
+    harness.get_by_label("Side by side").click();
+    harness.run_steps(2);
+    mask_timings(&mut harness);
+    harness.snapshot("restored_side_by_side");
+    harness.get_by_label("Split").click();
+    harness.run_steps(2);
+
+    // Manual: set haze to 1 with its slider, restore again.
+    harness.get_by_label("Manual").click();
+    harness.run_steps(2);
+    assert!(harness.state().items()[0].manual_mode);
+    let sliders = harness
+        .get_all_by_role(egui::accesskit::Role::Slider)
+        .collect::<Vec<_>>();
+    assert_eq!(sliders.len(), 3, "one slider per degradation");
+    sliders[2].set_value_accesskit(1.0);
+    harness.run_steps(2);
+    let manual = harness.state().items()[0].manual.clone();
+    assert_eq!(manual[2], 1.0);
+    // The other sliders start at the automatic values (shown to 2 decimals).
+    for k in 0..2 {
+        assert!(
+            (manual[k] - auto[k]).abs() <= 0.005,
+            "{manual:?} vs {auto:?}"
+        );
+    }
+    harness.get_by_label("Restore again").click();
+    harness.step();
+    wait_for(&mut harness, "the second restoration", |a| {
+        a.items()[0].status == Status::Done
+            && a.items()[0].used_probs.as_ref().map(|p| p[2]) == Some(1.0)
+    });
+    let item = &harness.state().items()[0];
+    assert_eq!(item.used_probs.as_ref(), Some(&manual));
+    assert_eq!(
+        item.auto_probs.as_ref(),
+        Some(&auto),
+        "the classifier's values stay"
+    );
+    mask_timings(&mut harness);
+    harness.snapshot("manual_override");
+
+    // Save (the dialog answers out/restored.jpg): JPEG with the ICC profile kept.
+    harness.get_by_label("Save as…").click();
+    harness.run_steps(2);
+    let out = dir.path().join("out/restored.jpg");
+    let saved = image_io::read_image(&out).expect("the saved file decodes");
+    assert_eq!(saved.format, Format::Jpeg);
+    assert_eq!((saved.width(), saved.height()), (96, 64));
+    assert_eq!(saved.meta.icc.as_deref(), Some(&icc[..]));
+    assert!(
+        harness.state().errors().is_empty(),
+        "{:?}",
+        harness.state().errors()
+    );
+    // The last folder is remembered in the settings file.
+    let cfg = std::fs::read_to_string(dir.path().join("config/app.json")).unwrap();
+    assert!(cfg.contains("out"), "{cfg}");
+    assert_eq!(
+        harness.state().config().last_folder.as_deref(),
+        Some(dir.path().join("out").as_path())
+    );
+
+    // PNG and TIFF through the same path.
+    for name in ["r.png", "r.tif"] {
+        let p = dir.path().join(name);
+        harness.state_mut().save_selected_to(&p).unwrap();
+        let img = image_io::read_image(&p).unwrap();
+        assert_eq!((img.width(), img.height()), (96, 64));
+    }
+    // An unknown extension is an error message, not a panic.
+    let e = harness
+        .state_mut()
+        .save_selected_to(&dir.path().join("r.bmp"))
+        .unwrap_err();
+    assert!(e.contains("unknown extension"), "{e}");
+}
+
+#[test]
+fn failures_are_shown_in_the_window() {
+    let Setup { mut harness, dir } = setup(true);
+    let bad = dir.path().join("broken.png");
+    std::fs::write(&bad, b"this is not a png").unwrap();
+    drop_file(&mut harness, bad);
+    drop_file(&mut harness, dir.path().join("missing.jpg"));
+    wait_for(&mut harness, "both failures", |a| {
+        a.items()
+            .iter()
+            .all(|i| matches!(i.status, Status::Failed(_)))
+    });
+    assert!(harness.get_all_by_label_contains("broken.png").count() >= 1);
+    harness.get_by_label_contains("missing.jpg: cannot open");
+    assert_eq!(harness.state().errors().len(), 2);
+    harness.snapshot("failures");
+}
+
+#[test]
+fn no_device_is_shown_not_a_panic() {
+    let Setup { mut harness, dir } = setup(false);
+    let input = dir.path().join("small.png");
+    write_png(&input, &test_image(40, 30), None);
+    drop_file(&mut harness, input);
+    wait_for(&mut harness, "the failure", |a| {
+        matches!(a.items()[0].status, Status::Failed(_))
+    });
+    // The image is still shown; the reason is in the window.
+    assert!(harness.state().items()[0].source.is_some());
+    harness.get_by_label_contains("Unavailable: no adapter");
+    assert!(
+        harness
+            .get_all_by_label_contains("restoration unavailable")
+            .count()
+            >= 1
+    );
+}
+
+#[test]
+fn queue_and_cancel() {
+    let Setup { mut harness, dir } = setup(true);
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        let p = dir.path().join(format!("q{i}.png"));
+        write_png(&p, &test_image(48 + 8 * i, 40), None);
+        paths.push(p);
+    }
+    harness.state_mut().open_paths(paths);
+    // Cancel everything that has not finished yet.
+    harness.state_mut().cancel_all();
+    wait_for(&mut harness, "the queue to settle", |a| {
+        a.items().iter().all(|i| !i.status.busy())
+    });
+    let statuses: Vec<Status> = harness
+        .state()
+        .items()
+        .iter()
+        .map(|i| i.status.clone())
+        .collect();
+    assert!(statuses.contains(&Status::Cancelled), "{statuses:?}");
+    // A cancelled item can be restored again.
+    let sel = harness.state().selected().unwrap().id;
+    let first = harness
+        .state()
+        .items()
+        .iter()
+        .position(|i| i.id == sel)
+        .unwrap();
+    if harness.state().items()[first].source.is_some() {
+        assert!(harness.state_mut().restore_again());
+        wait_for(&mut harness, "the restoration", |a| {
+            a.items()[first].status == Status::Done
+        });
+    }
+}
