@@ -8,7 +8,8 @@
 //!   `C1 = (0.01*255)^2`, `C2 = (0.03*255)^2`, filtered over the 'valid' region only (the
 //!   SSIM map is `(H-10) x (W-10)`, no padding), as MATLAB `ssim_index` and the PromptIR /
 //!   BasicSR `calculate_ssim` do; the map is averaged per channel and the three channel
-//!   means are averaged. Images smaller than 11 pixels on a side have no SSIM (`None`).
+//!   means are averaged. For images smaller than 11 pixels on a side the window shrinks to
+//!   `min(11, H, W)` (same sigma), as `training/metrics.py` does.
 //! - Y-PSNR: PSNR of the luma `Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255` (R, G, B
 //!   in 0..=255; Y is not rounded), BasicSR's `rgb2ycbcr(y_only=True)` scaled to 0..=255.
 
@@ -45,7 +46,7 @@ impl Rgb8 {
 pub struct Scores {
     /// RGB PSNR in dB (`inf` for identical images).
     pub psnr: f64,
-    /// Mean SSIM over the three channels; `None` below 11x11 pixels.
+    /// Mean SSIM over the three channels; `None` only for empty images.
     pub ssim: Option<f64>,
     /// PSNR of the Y channel in dB.
     pub psnr_y: f64,
@@ -152,10 +153,10 @@ fn filter_valid(p: &[f64], h: usize, w: usize, k: &[f64]) -> Vec<f64> {
 
 /// SSIM of one channel (planes of 0..=255 values).
 pub fn ssim_plane(a: &[f64], b: &[f64], h: usize, w: usize) -> Option<f64> {
-    if h < SSIM_WINDOW || w < SSIM_WINDOW {
+    if h == 0 || w == 0 {
         return None;
     }
-    let k = gaussian_1d(SSIM_WINDOW, SSIM_SIGMA);
+    let k = gaussian_1d(SSIM_WINDOW.min(h).min(w), SSIM_SIGMA);
     let c1 = (0.01f64 * 255.0).powi(2);
     let c2 = (0.03f64 * 255.0).powi(2);
     let aa: Vec<f64> = a.iter().map(|v| v * v).collect();

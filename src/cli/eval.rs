@@ -43,6 +43,10 @@ pub struct EvalArgs {
     /// Also score the degraded inputs themselves (columns in_psnr, in_ssim, in_psnr_y).
     #[arg(long)]
     pub baseline: bool,
+    /// Do not run the model: score the --input images themselves against the targets
+    /// (e.g. outputs of another method). Needs no GPU.
+    #[arg(long, conflicts_with_all = ["probs", "baseline"])]
+    pub score_only: bool,
     /// Print JSON.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
@@ -147,17 +151,23 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
     for (f, m) in &failed {
         ui.error(f, m);
     }
-    let rt = open_runtime(&a.device, a.quiet, false)?;
-    ui.info(&format!(
-        "device: {} ({}); model: {model_name}; {} pair(s){}",
-        rt.gpu().adapter.name,
-        rt.gpu().adapter.backend,
-        pairs.len(),
-        a.synth
-            .map(|s| format!(", synthetic {s}, seed {}", a.seed))
-            .unwrap_or_default()
-    ));
-    let tiles = a.tiles.options(&rt);
+    let rt = if a.score_only {
+        None
+    } else {
+        Some(open_runtime(&a.device, a.quiet, false)?)
+    };
+    if let Some(rt) = &rt {
+        ui.info(&format!(
+            "device: {} ({}); model: {model_name}; {} pair(s){}",
+            rt.gpu().adapter.name,
+            rt.gpu().adapter.backend,
+            pairs.len(),
+            a.synth
+                .map(|s| format!(", synthetic {s}, seed {}", a.seed))
+                .unwrap_or_default()
+        ));
+    }
+    let tiles = rt.as_ref().map(|rt| a.tiles.options(rt));
     let mut sizes = SizeCache::new();
     let mut rows: Vec<Row> = Vec::new();
     for (name, input, target) in &pairs {
@@ -192,10 +202,15 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
                     None => unreachable!("clap requires --input or --synth"),
                 },
             };
-            let x = tensor_from_rgb8(&degraded);
-            let (out, probs) = restore_one(&rt, &model, &x, &fixed, &tiles)?;
-            sizes.note(&rt, &model, x.shape);
-            let restored = rgb8_from_tensor(&out);
+            let (restored, probs) = match (&rt, &tiles) {
+                (Some(rt), Some(tiles)) => {
+                    let x = tensor_from_rgb8(&degraded);
+                    let (out, probs) = restore_one(rt, &model, &x, &fixed, tiles)?;
+                    sizes.note(rt, &model, x.shape);
+                    (rgb8_from_tensor(&out), probs)
+                }
+                _ => (degraded.clone(), Vec::new()),
+            };
             Ok(Row {
                 name: name.clone(),
                 scores: metrics::score(&restored, &clean),
