@@ -81,6 +81,19 @@ pub struct Item {
     started: Option<Instant>,
 }
 
+impl Item {
+    /// The status as shown; a cancel that is waiting for the device reads "cancelling…".
+    pub fn status_text(&self) -> String {
+        if self.status.busy() && self.cancel.load(Ordering::Relaxed) {
+            return "cancelling…".into();
+        }
+        match (&self.status, self.seconds) {
+            (Status::Done, Some(s)) => format!("done in {s:.2} s"),
+            (s, _) => s.text(),
+        }
+    }
+}
+
 /// The application state.
 pub struct RestoreApp {
     engine: Engine,
@@ -540,10 +553,11 @@ impl RestoreApp {
             });
             if let Some(item) = active {
                 let (frac, text) = match item.status {
-                    Status::Restoring { done, total } if total > 1 => {
-                        (done as f32 / total as f32, format!("tile {done}/{total}"))
-                    }
-                    _ => (0.0, item.status.text()),
+                    Status::Restoring { done, total } if total > 1 => (
+                        done as f32 / total as f32,
+                        format!("{} (tile {done}/{total})", item.status_text()),
+                    ),
+                    _ => (0.0, item.status_text()),
                 };
                 let secs = item
                     .started
@@ -606,11 +620,7 @@ impl RestoreApp {
                 if r.clicked() {
                     select = Some(item.id);
                 }
-                let mut status = item.status.text();
-                if let (Status::Done, Some(s)) = (&item.status, item.seconds) {
-                    status = format!("done in {s:.2} s");
-                }
-                ui.label(RichText::new(status).small().color(color));
+                ui.label(RichText::new(item.status_text()).small().color(color));
                 ui.add_space(4.0);
             }
         });

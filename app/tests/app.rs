@@ -338,3 +338,45 @@ fn queue_and_cancel() {
         });
     }
 }
+
+#[test]
+fn tiled_restore_matches_the_cli_tiling_and_cancels() {
+    use std::sync::atomic::AtomicBool;
+    use wgpu_restore::tiling::{restore_tiled, TileOptions};
+    use wgpu_restore_app::engine::restore_cancellable;
+    let rt = Runtime::new(wgpu_restore::RuntimeOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let model = tiny_model();
+    let img = test_image(96, 64);
+    let probs = [0.2f32, 0.5, 0.9];
+    let mut opts = TileOptions::for_runtime(&rt);
+    opts.tile = Some(32);
+    opts.overlap = 8;
+    let (cli, report) = restore_tiled(&rt, &model, &img, &probs, &opts, &mut |_, _| {}).unwrap();
+    let mut seen = Vec::new();
+    let never = AtomicBool::new(false);
+    let (app, tile, n) =
+        restore_cancellable(&rt, &model, &img, &probs, &opts, &never, &mut |d, t| {
+            seen.push((d, t))
+        })
+        .unwrap()
+        .expect("not cancelled");
+    assert_eq!(tile, Some(32));
+    assert_eq!(n, report.tiles);
+    assert!(n > 1);
+    assert_eq!(seen.last(), Some(&(n, n)));
+    assert_eq!(app.shape, cli.shape);
+    assert!(app.max_abs_diff(&cli) == 0.0, "same tiles, same blending");
+    // Cancelled after the first tile: no result.
+    let cancel = AtomicBool::new(false);
+    let r = restore_cancellable(&rt, &model, &img, &probs, &opts, &cancel, &mut |d, _| {
+        if d == 1 {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    })
+    .unwrap();
+    assert!(r.is_none());
+}
