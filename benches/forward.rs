@@ -128,14 +128,14 @@ fn main() {
     let crop_side = model.doc.prompt.as_ref().map(|p| p.crop).unwrap_or(128);
     let crop = image(crop_side, crop_side);
     let _ = rt
-        .run_function(&model, "classify", &[crop.clone()])
+        .run_function(&model, "classify", std::slice::from_ref(&crop))
         .unwrap();
     let classify_s = median(
         (0..runs)
             .map(|_| {
                 let t = Instant::now();
                 let _ = rt
-                    .run_function(&model, "classify", &[crop.clone()])
+                    .run_function(&model, "classify", std::slice::from_ref(&crop))
                     .unwrap();
                 t.elapsed().as_secs_f64()
             })

@@ -74,7 +74,7 @@ struct Step {
     node: usize,
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
-    grid: (u32, u32),
+    grid: [u32; 3],
 }
 
 /// A forward of one function at one input size, ready to run.
@@ -463,7 +463,7 @@ impl Runtime {
                 for s in &p.steps {
                     pass.set_pipeline(&s.pipeline);
                     pass.set_bind_group(0, &s.bind_group, &[]);
-                    pass.dispatch_workgroups(s.grid.0, s.grid.1, 1);
+                    pass.dispatch_workgroups(s.grid[0], s.grid[1], s.grid[2]);
                 }
             }
             Some((qs, resolve, read, count)) => {
@@ -482,7 +482,7 @@ impl Runtime {
                         let s = &p.steps[i];
                         pass.set_pipeline(&s.pipeline);
                         pass.set_bind_group(0, &s.bind_group, &[]);
-                        pass.dispatch_workgroups(s.grid.0, s.grid.1, 1);
+                        pass.dispatch_workgroups(s.grid[0], s.grid[1], s.grid[2]);
                         i += 1;
                     }
                 }
@@ -660,7 +660,10 @@ mod tests {
         // Small sides: one origin 0 (the crop is reflect-padded).
         assert_eq!(crop_origins(Shape::new(3, 20, 32), 32, 4), vec![(0, 0)]);
         // side 70, S 32: round(17.5) - 16 = 2, round(52.5) - 16 = 37 (<= 38).
-        assert_eq!(crop_origins(Shape::new(3, 24, 70), 32, 4), vec![(0, 2), (0, 37)]);
+        assert_eq!(
+            crop_origins(Shape::new(3, 24, 70), 32, 4),
+            vec![(0, 2), (0, 37)]
+        );
         // side 33: round(8.25) - 16 < 0 -> 0; round(24.75) - 16 = 9 -> clamped to 1.
         assert_eq!(
             crop_origins(Shape::new(3, 33, 33), 32, 4),

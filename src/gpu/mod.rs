@@ -139,18 +139,34 @@ impl Gpu {
         }
     }
 
-    /// Splits a flat workgroup count over x and y (each at most the device's limit).
-    pub fn grid(&self, workgroups: u32) -> Result<(u32, u32)> {
+    /// The x, y, z workgroup counts of a grid: a flat count is split over x and y when it
+    /// exceeds the device's per-dimension limit.
+    pub fn grid(&self, grid: crate::ops::Grid) -> Result<[u32; 3]> {
         let max = self.limits.max_compute_workgroups_per_dimension.max(1);
-        if workgroups <= max {
-            return Ok((workgroups.max(1), 1));
+        // Flat grids wrap along x at this many workgroups (lowered by tests to exercise it).
+        let wrap = max.min(crate::ops::max_groups_per_dim() as u32);
+        match grid {
+            crate::ops::Grid::Linear(n) => {
+                if n <= wrap {
+                    return Ok([n.max(1), 1, 1]);
+                }
+                let y = n.div_ceil(wrap);
+                if y > max {
+                    return Err(Error::Gpu(format!(
+                        "{n} workgroups exceed the device's {wrap} x {max} grid"
+                    )));
+                }
+                Ok([wrap, y, 1])
+            }
+            crate::ops::Grid::Dims(d) => {
+                if d.iter().any(|&v| v > max) {
+                    return Err(Error::Gpu(format!(
+                        "a {}x{}x{} workgroup grid exceeds the device's limit of {max} per dimension (image too large; use tiles)",
+                        d[0], d[1], d[2]
+                    )));
+                }
+                Ok([d[0].max(1), d[1].max(1), d[2].max(1)])
+            }
         }
-        let y = workgroups.div_ceil(max);
-        if y > max {
-            return Err(Error::Gpu(format!(
-                "{workgroups} workgroups exceed the device's {max} x {max} grid"
-            )));
-        }
-        Ok((max, y))
     }
 }

@@ -128,7 +128,8 @@ impl PipelineCache {
                 // uniform sizes, and no divisor is zero (shapes are validated non-empty).
                 // The driver's own robust buffer access, where present, still applies.
                 unsafe {
-                    device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                    device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
                 }
             };
             inner.modules.insert(shader.name, module);

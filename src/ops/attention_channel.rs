@@ -1,7 +1,7 @@
 //! Launcher for shaders/attention_channel.wgsl: L2 norms, Gram matrix with temperature,
 //! row softmax, apply. Scratch: the 2c norms and the heads x d x d attention matrix.
 
-use super::{groups_for, shader, u, Dispatch, Res, ShaderDef};
+use super::{groups_for, shader, u, Dispatch, Grid, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!(
@@ -27,7 +27,7 @@ pub fn encode(qkv: Shape, heads: usize) -> Vec<Dispatch> {
         Res::Scratch(1),
         Res::Output,
     ];
-    let mk = |entry: &'static str, workgroups: u32| Dispatch {
+    let mk = |entry: &'static str, workgroups: Grid| Dispatch {
         shader: &SHADER,
         entry,
         params: params.clone(),
@@ -35,8 +35,8 @@ pub fn encode(qkv: Shape, heads: usize) -> Vec<Dispatch> {
         workgroups,
     };
     vec![
-        mk("l2norm", u(2 * c)),
-        mk("gram", u(heads * d * d)),
+        mk("l2norm", Grid::Linear(u(2 * c))),
+        mk("gram", Grid::Linear(u(heads * d * d))),
         mk("softmax_rows", groups_for(heads * d, 64)),
         mk("apply", groups_for(n.div_ceil(4) * c, 64)),
     ]

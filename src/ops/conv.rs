@@ -1,7 +1,7 @@
 //! Launcher for shaders/conv.wgsl (dense, strided, grouped and depthwise convolution);
 //! 1x1 stride-1 ungrouped convolutions go to the matrix product.
 
-use super::{groups_for, matmul, shader, u, Dispatch, NodeCtx, Res, ShaderDef};
+use super::{matmul, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
 use crate::model::Op;
 
 pub static SHADER: ShaderDef = shader!("conv", [Uniform, Read, Read, Read, Write]);
@@ -24,13 +24,8 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
     let cinpg = x.c / groups;
     let coutpg = out.c / groups;
     let blocked = groups == 1 || coutpg % 4 == 0;
-    let tiles_x = out.w.div_ceil(4);
-    let tiles_c = out.c.div_ceil(4);
-    let threads = if blocked {
-        tiles_x * out.h * tiles_c
-    } else {
-        out.numel()
-    };
+    // Threads along a row: 8 output pixels each, 64 threads per workgroup.
+    let strips = out.w.div_ceil(8).div_ceil(64);
     let params = vec![
         u(x.c),
         u(x.h),
@@ -44,17 +39,11 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
         u(cinpg),
         u(coutpg),
         u32::from(bias),
-        u(tiles_x),
-        u(tiles_c),
-        u(threads),
     ];
+    let z = if blocked { out.c.div_ceil(4) } else { out.c };
     vec![Dispatch {
         shader: &SHADER,
-        entry: if blocked {
-            "conv_blocked"
-        } else {
-            "conv_generic"
-        },
+        entry: if blocked { "conv_blocked" } else { "conv_rows" },
         params,
         bindings: vec![
             Res::Input(0),
@@ -66,6 +55,6 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
             },
             Res::Output,
         ],
-        workgroups: groups_for(threads, 64),
+        workgroups: Grid::Dims([u(strips), u(out.h), u(z)]),
     }]
 }

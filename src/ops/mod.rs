@@ -71,8 +71,24 @@ pub struct Dispatch {
     pub params: Vec<u32>,
     /// One resource per non-uniform binding of the shader, in binding order.
     pub bindings: Vec<Res>,
-    /// Workgroups in a flat grid (the executor splits it over two dimensions when needed).
-    pub workgroups: u32,
+    /// The workgroup grid.
+    pub workgroups: Grid,
+}
+
+/// A dispatch's workgroup grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grid {
+    /// A flat count; the executor splits it over x and y when it exceeds the device's
+    /// per-dimension limit (shaders recover the index with `linear_wg`).
+    Linear(u32),
+    /// Explicit x, y, z counts (the executor checks them against the limit).
+    Dims([u32; 3]),
+}
+
+impl From<u32> for Grid {
+    fn from(n: u32) -> Grid {
+        Grid::Linear(n)
+    }
 }
 
 /// Everything a launcher needs about a node.
@@ -84,12 +100,26 @@ pub struct NodeCtx<'a> {
     pub weights: &'a dyn Fn(&str) -> &'a HostTensor,
 }
 
+/// Workgroups per grid dimension that launchers and the executor use at most: 65535 (every
+/// WebGPU device's minimum), or less when `WGPU_RESTORE_MAX_GROUPS_PER_DIM` says so (tests
+/// use it to exercise grid splitting on small inputs).
+pub fn max_groups_per_dim() -> usize {
+    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("WGPU_RESTORE_MAX_GROUPS_PER_DIM")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&v| v > 0)
+            .map_or(65535, |v| v.min(65535))
+    })
+}
+
 pub(crate) fn u(v: usize) -> u32 {
     u32::try_from(v).expect("size exceeds u32; the executor checks buffer sizes first")
 }
 
-pub(crate) fn groups_for(threads: usize, per_group: usize) -> u32 {
-    u(threads.div_ceil(per_group))
+pub(crate) fn groups_for(threads: usize, per_group: usize) -> Grid {
+    Grid::Linear(u(threads.div_ceil(per_group)))
 }
 
 /// Scratch buffers (bytes) a node needs during its execution.

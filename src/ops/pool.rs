@@ -1,6 +1,6 @@
 //! Launcher for shaders/pool.wgsl: max pool, global average pool.
 
-use super::{groups_for, shader, u, Dispatch, Res, ShaderDef};
+use super::{groups_for, shader, u, Dispatch, Grid, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!("pool", [Uniform, Read, Write]);
@@ -32,6 +32,6 @@ pub fn global_avg_pool(x: Shape) -> Dispatch {
         entry: "global_avg_pool",
         params: vec![u(x.c), u(x.c), u(x.h), u(x.w), 1, 1, 0, 0, 0],
         bindings: vec![Res::Input(0), Res::Output],
-        workgroups: u(x.c),
+        workgroups: Grid::Linear(u(x.c)),
     }
 }
