@@ -162,6 +162,9 @@ impl RestoreApp {
     pub fn config(&self) -> &Config {
         &self.config
     }
+    pub fn view(&self) -> &View {
+        &self.view
+    }
     pub fn view_mut(&mut self) -> &mut View {
         &mut self.view
     }

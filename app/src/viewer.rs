@@ -25,6 +25,8 @@ pub struct View {
     pub split: f32,
     /// Request: set 1:1 pixels on the next frame (needs the pixels-per-point).
     one_to_one: bool,
+    /// Where the view was drawn last (screen points).
+    pub last_rect: Option<Rect>,
 }
 
 impl Default for View {
@@ -36,6 +38,7 @@ impl Default for View {
             fit: true,
             split: 0.5,
             one_to_one: false,
+            last_rect: None,
         }
     }
 }
@@ -87,6 +90,7 @@ impl View {
         after: Option<&TextureHandle>,
     ) -> egui::Response {
         let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        self.last_rect = Some(rect);
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, CornerRadius::ZERO, Color32::from_gray(24));
         let side_by_side = self.compare == Compare::SideBySide && after.is_some();

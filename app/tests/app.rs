@@ -380,3 +380,95 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     .unwrap();
     assert!(r.is_none());
 }
+
+#[test]
+fn split_pan_zoom_fit_and_one_to_one() {
+    use egui::{Pos2, Vec2};
+    let Setup { mut harness, dir } = setup(true);
+    let input = dir.path().join("view.png");
+    write_png(&input, &test_image(96, 64), None);
+    drop_file(&mut harness, input);
+    wait_for(&mut harness, "the restoration", |a| {
+        a.items()[0].status == Status::Done
+    });
+    let rect = harness.state().view().last_rect.expect("the view is drawn");
+    assert!(harness.state().view().fit);
+    let fit_zoom = harness.state().view().zoom;
+    let cy = rect.center().y;
+
+    // Drag the split line 100 points to the left.
+    let x = rect.left() + 0.5 * rect.width();
+    harness.hover_at(Pos2::new(x, cy));
+    harness.step();
+    harness.drag_at(Pos2::new(x, cy));
+    harness.step();
+    for dx in [10.0, 50.0, 100.0] {
+        harness.hover_at(Pos2::new(x - dx, cy));
+        harness.step();
+    }
+    harness.drop_at(Pos2::new(x - 100.0, cy));
+    harness.run_steps(2);
+    let split = harness.state().view().split;
+    let want = (x - 100.0 - rect.left()) / rect.width();
+    assert!((split - want).abs() < 0.01, "split {split}, want {want}");
+    assert!(
+        harness.state().view().fit,
+        "dragging the split line does not pan"
+    );
+
+    // Drag elsewhere pans both images.
+    let c0 = harness.state().view().center;
+    let p = Pos2::new(rect.right() - 80.0, cy);
+    harness.hover_at(p);
+    harness.step();
+    harness.drag_at(p);
+    harness.step();
+    for d in [5.0, 15.0, 30.0] {
+        harness.hover_at(p + Vec2::new(d, d / 2.0));
+        harness.step();
+    }
+    harness.drop_at(p + Vec2::new(30.0, 15.0));
+    harness.run_steps(2);
+    let v = harness.state().view();
+    assert!(!v.fit);
+    let moved = (c0 - v.center) * v.zoom;
+    assert!(
+        (moved - Vec2::new(30.0, 15.0)).length() < 6.0,
+        "panned by {moved:?}"
+    );
+
+    // The wheel zooms in about the pointer.
+    let at = Pos2::new(rect.left() + 120.0, cy - 40.0);
+    harness.hover_at(at);
+    harness.step();
+    let before = harness.state().view().clone();
+    let under = before.center + (at - rect.center()) / before.zoom;
+    harness.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: Vec2::new(0.0, 120.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+        modifiers: egui::Modifiers::NONE,
+    });
+    harness.run_steps(20);
+    let after = harness.state().view().clone();
+    assert!(
+        after.zoom > before.zoom * 1.1,
+        "{} -> {}",
+        before.zoom,
+        after.zoom
+    );
+    let still = after.center + (at - rect.center()) / after.zoom;
+    assert!((under - still).length() < 0.5, "{under:?} vs {still:?}");
+
+    // Fit and 1:1.
+    harness.remove_cursor();
+    harness.get_by_label("1:1").click();
+    harness.run_steps(3);
+    let ppp = harness.ctx.pixels_per_point();
+    assert!((harness.state().view().zoom - 1.0 / ppp).abs() < 1e-6);
+    harness.get_by_label("Fit").click();
+    harness.run_steps(3);
+    assert!(harness.state().view().fit);
+    assert!((harness.state().view().zoom - fit_zoom).abs() < 1e-4);
+}
