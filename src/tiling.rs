@@ -113,9 +113,9 @@ impl Stitcher {
     /// Adds a tile's output with separable weights `wy` (rows) x `wx` (columns).
     pub fn add(&mut self, t: &Tile, out: &Tensor, wy: &[f32], wx: &[f32]) {
         let s = self.shape;
-        for y in 0..t.h {
-            for x in 0..t.w {
-                let wt = wy[y] * wx[x];
+        for (y, &wyv) in wy.iter().enumerate().take(t.h) {
+            for (x, &wxv) in wx.iter().enumerate().take(t.w) {
+                let wt = wyv * wxv;
                 let p = (t.y + y) * s.w + t.x + x;
                 self.wsum[p] += wt;
                 for c in 0..s.c {

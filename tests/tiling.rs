@@ -184,3 +184,32 @@ fn out_of_memory_is_recognized() {
     assert!(is_out_of_memory(&Error::Gpu("Out of Memory".into())));
     assert!(!is_out_of_memory(&Error::Input("bad".into())));
 }
+
+#[test]
+fn out_of_memory_retries_with_smaller_tiles() {
+    // The local network's 8-channel intermediate of a 2050x2050 image needs 134.5 MB, more
+    // than lavapipe's 128 MiB per binding: asking for the whole image in one tile fails with
+    // BufferTooLarge, and restore_tiled retries with half-size tiles instead of failing.
+    let rt = common::runtime();
+    let model = local_model();
+    let limit = rt.gpu().max_binding_bytes();
+    let side = ((limit / 32) as f64).sqrt() as usize + 2;
+    if side > 4096 {
+        eprintln!("skipped: binding limit {limit} is too large for a quick test");
+        return;
+    }
+    let image = common::test_image(side, side, 5);
+    let mut opts = TileOptions::for_runtime(rt);
+    opts.tile = Some(side);
+    opts.overlap = 16;
+    let (out, report) =
+        restore_tiled(rt, &model, &image, &[0.0, 0.0, 1.0], &opts, &mut |_, _| {}).unwrap();
+    println!(
+        "{side}x{side}: retries {:?}, tile {:?}, {} tiles",
+        report.retries, report.tile, report.tiles
+    );
+    assert_eq!(report.retries, vec![side]);
+    assert_eq!(report.tile, Some(side / 2));
+    assert_eq!(out.shape, image.shape);
+    assert!(out.data.iter().all(|v| v.is_finite()));
+}

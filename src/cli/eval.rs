@@ -71,7 +71,7 @@ struct Row {
     probs: Vec<f32>,
 }
 
-fn by_stem(dir: &PathBuf) -> CliResult<BTreeMap<String, InputFile>> {
+fn by_stem(dir: &std::path::Path) -> CliResult<BTreeMap<String, InputFile>> {
     if !dir.is_dir() {
         return Err(Fatal(format!("{}: not a folder", dir.display())));
     }

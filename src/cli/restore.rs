@@ -114,23 +114,21 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Plans the outputs. Returns the jobs, skipped inputs, and per-file errors.
-fn plan_jobs(
-    a: &RestoreArgs,
-    files: Vec<InputFile>,
-) -> CliResult<(Vec<Job>, Vec<String>, Vec<(String, String)>)> {
+/// The jobs, the skipped inputs, and per-file errors.
+type Planned = (Vec<Job>, Vec<String>, Vec<(String, String)>);
+
+/// Plans the outputs.
+fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
     let single_file_out = files.len() == 1
         && a.inputs.len() == 1
         && Path::new(&a.inputs[0]).is_file()
         && Format::from_path(&a.output).is_some()
         && !a.output.is_dir();
-    if !single_file_out {
-        if a.output.exists() && !a.output.is_dir() {
-            return Err(Fatal(format!(
-                "{}: is a file; with several inputs (or a folder) the output must be a folder",
-                a.output.display()
-            )));
-        }
+    if !single_file_out && a.output.exists() && !a.output.is_dir() {
+        return Err(Fatal(format!(
+            "{}: is a file; with several inputs (or a folder) the output must be a folder",
+            a.output.display()
+        )));
     }
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
@@ -278,7 +276,8 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             code
         });
     }
-    if !a.output.exists() && !(jobs.len() == 1 && jobs[0].output == a.output) {
+    let single_output_file = jobs.len() == 1 && jobs[0].output == a.output;
+    if !a.output.exists() && !single_output_file {
         std::fs::create_dir_all(&a.output).map_err(|e| {
             Fatal(format!(
                 "{}: cannot create the folder: {e}",
