@@ -15,7 +15,6 @@ struct Params {
     d: u32,
     win: u32,
     chunks: u32,    // ceil(d / CH)
-    threads: u32,   // H * W * heads * chunks
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,24 +22,29 @@ struct Params {
 @group(0) @binding(2) var<storage, read> alpha: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
+// Grid: x over 64-pixel strips of a row, y over rows, z over (head, chunk).
 @compute @workgroup_size(64)
-fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) li: u32) {
-    let t = linear_wg(wid, nwg) * 64u + li;
-    if (t >= p.threads) { return; }
+fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let x = wid.x * 64u + li;
+    let y = wid.y;
+    if (x >= p.w) { return; }
+    let head = wid.z / p.chunks;
+    let chunk = wid.z % p.chunks;
     let hw = p.h * p.w;
-    let pix = t % hw;
-    let rest = t / hw;
-    let chunk = rest % p.chunks;
-    let head = rest / p.chunks;
-    let y = pix / p.w;
-    let x = pix % p.w;
+    let pix = y * p.w + x;
     let wy0 = (y / p.win) * p.win;
     let wx0 = (x / p.win) * p.win;
     let qb = head * p.d;               // first q channel of the head
     let kb = p.c + head * p.d;         // first k channel
+    let vb = 2u * p.c + head * p.d;    // first v channel
     let e0 = chunk * CH;
     let inv_alpha = 1.0 / alpha[head];
+    // Heads of at most CH channels keep q in registers.
+    let small = p.d <= CH;
+    var q: array<f32, 16>;
+    for (var e = 0u; e < CH; e = e + 1u) {
+        q[e] = qkv[(qb + min(e, p.d - 1u)) * hw + pix];
+    }
     var m = -3.4028235e38;
     var l = 0.0;
     var acc: array<f32, 16>;
@@ -53,8 +57,15 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
             let sx = reflect_index(wx0 + kx, p.w);
             let kp = sy * p.w + sx;
             var s = 0.0;
-            for (var e = 0u; e < p.d; e = e + 1u) {
-                s = s + qkv[(qb + e) * hw + pix] * qkv[(kb + e) * hw + kp];
+            if (small) {
+                for (var e = 0u; e < CH; e = e + 1u) {
+                    let kv = qkv[(kb + min(e, p.d - 1u)) * hw + kp];
+                    s = s + select(0.0, q[e] * kv, e < p.d);
+                }
+            } else {
+                for (var e = 0u; e < p.d; e = e + 1u) {
+                    s = s + qkv[(qb + e) * hw + pix] * qkv[(kb + e) * hw + kp];
+                }
             }
             s = s * inv_alpha;
             let mn = max(m, s);
@@ -63,7 +74,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
             l = l * corr + pe;
             for (var e = 0u; e < CH; e = e + 1u) {
                 let ch = min(e0 + e, p.d - 1u);
-                acc[e] = acc[e] * corr + pe * qkv[(2u * p.c + head * p.d + ch) * hw + kp];
+                acc[e] = acc[e] * corr + pe * qkv[(vb + ch) * hw + kp];
             }
             m = mn;
         }

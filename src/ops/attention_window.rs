@@ -1,6 +1,6 @@
 //! Launcher for shaders/attention_window.wgsl (any window size, reflect padding).
 
-use super::{groups_for, shader, u, Dispatch, Res, ShaderDef};
+use super::{shader, u, Dispatch, Grid, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!("attention_window", [Uniform, Read, Read, Write]);
@@ -12,7 +12,6 @@ pub fn encode(qkv: Shape, heads: usize, window: usize) -> Dispatch {
     let c = qkv.c / 3;
     let d = c / heads;
     let chunks = d.div_ceil(CH);
-    let threads = qkv.plane() * heads * chunks;
     Dispatch {
         shader: &SHADER,
         entry: "window_attention",
@@ -24,9 +23,8 @@ pub fn encode(qkv: Shape, heads: usize, window: usize) -> Dispatch {
             u(d),
             u(window),
             u(chunks),
-            u(threads),
         ],
         bindings: vec![Res::Input(0), Res::Weight("alpha"), Res::Output],
-        workgroups: groups_for(threads, 64),
+        workgroups: Grid::Dims([u(qkv.w.div_ceil(64)), u(qkv.h), u(heads * chunks)]),
     }
 }
