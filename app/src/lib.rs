@@ -79,6 +79,7 @@ pub struct Item {
     after: Option<TextureHandle>,
     cancel: Arc<AtomicBool>,
     started: Option<Instant>,
+    restore_started: Option<Instant>,
 }
 
 impl Item {
@@ -112,6 +113,8 @@ pub struct RestoreApp {
     notice: Option<String>,
     /// Print a line per finished restoration to stderr (timings for scripts).
     pub log_timings: bool,
+    /// Seconds per pixel of the last whole-image restoration (for the progress estimate).
+    rate: Option<f64>,
 }
 
 impl RestoreApp {
@@ -150,6 +153,7 @@ impl RestoreApp {
             errors,
             notice: None,
             log_timings: false,
+            rate: None,
         }
     }
 
@@ -235,6 +239,7 @@ impl RestoreApp {
                 after: None,
                 cancel,
                 started: None,
+                restore_started: None,
             });
             if self.selected.is_none() {
                 self.selected = Some(id);
@@ -399,6 +404,7 @@ impl RestoreApp {
                         i.status = if i.source.is_none() {
                             Status::Loading
                         } else {
+                            i.restore_started = Some(Instant::now());
                             Status::Restoring { done: 0, total: 1 }
                         };
                     }
@@ -417,6 +423,7 @@ impl RestoreApp {
                             i.manual = p.clone();
                         }
                         i.auto_probs = Some(p);
+                        i.restore_started = Some(Instant::now());
                         i.status = Status::Restoring { done: 0, total: 1 };
                     }
                 }
@@ -427,6 +434,9 @@ impl RestoreApp {
                 }
                 Event::Restored(r) => {
                     let tex = texture(ctx, &format!("after {}", r.item), &r.image);
+                    if r.tile.is_none() {
+                        self.rate = Some(r.seconds / r.image.shape.plane().max(1) as f64);
+                    }
                     let log = self.log_timings;
                     if let Some(i) = self.item_mut(r.item) {
                         if log {
@@ -511,8 +521,9 @@ impl RestoreApp {
             );
         }
         if self.busy() {
-            // Keep the elapsed time moving.
-            ctx.request_repaint_after(std::time::Duration::from_millis(250));
+            // Keep the elapsed time moving. No continuous animation: on a software adapter
+            // every repaint takes CPU time from the restoration.
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
         }
     }
 
@@ -555,24 +566,35 @@ impl RestoreApp {
                 )
             });
             if let Some(item) = active {
+                let pixels = item.source.as_ref().map(|s| s.rgb.shape.plane());
+                let since = item.restore_started.map(|s| s.elapsed().as_secs_f64());
                 let (frac, text) = match item.status {
                     Status::Restoring { done, total } if total > 1 => (
-                        done as f32 / total as f32,
+                        Some(done as f32 / total as f32),
                         format!("{} (tile {done}/{total})", item.status_text()),
                     ),
-                    _ => (0.0, item.status_text()),
+                    // One forward: estimate from the last one's speed.
+                    Status::Restoring { .. } => match (self.rate, pixels, since) {
+                        (Some(rate), Some(px), Some(t)) => {
+                            let est = rate * px as f64;
+                            let left = (est - t).max(0.0);
+                            (
+                                Some((t / est).min(0.99) as f32),
+                                format!("{} (about {left:.0} s left)", item.status_text()),
+                            )
+                        }
+                        _ => (None, item.status_text()),
+                    },
+                    _ => (None, item.status_text()),
                 };
                 let secs = item
                     .started
                     .map(|s| s.elapsed().as_secs_f32())
                     .unwrap_or(0.0);
-                ui.add(egui::Spinner::new());
-                ui.label(format!("{}: {text} ({secs:.0} s)", item.name));
-                ui.add(
-                    egui::ProgressBar::new(frac)
-                        .desired_width(160.0)
-                        .animate(frac == 0.0),
-                );
+                ui.label(format!("{}: {text}, {secs:.0} s", item.name));
+                if let Some(f) = frac {
+                    ui.add(egui::ProgressBar::new(f).desired_width(160.0));
+                }
                 let id = item.id;
                 if ui.button("Cancel").clicked() {
                     self.cancel(id);
