@@ -101,6 +101,8 @@ pub struct Runtime {
     gpu: Gpu,
     dummy: wgpu::Buffer,
     models: Mutex<HashMap<u64, Arc<Mutex<ModelState>>>>,
+    /// Dispatches per queue submission (0: one submission per forward).
+    submit_chunk: std::sync::atomic::AtomicUsize,
 }
 
 impl Runtime {
@@ -131,7 +133,17 @@ impl Runtime {
             gpu,
             dummy,
             models: Mutex::new(HashMap::new()),
+            submit_chunk: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Splits every forward into queue submissions of at most `dispatches` dispatches and
+    /// waits for each before submitting the next, so that other work on the same queue (a
+    /// UI rendering with the same device) gets a turn in between instead of waiting for the
+    /// whole forward. 0 (the default): one submission per forward.
+    pub fn set_submit_chunk(&self, dispatches: usize) {
+        self.submit_chunk
+            .store(dispatches, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -456,14 +468,37 @@ impl Runtime {
         };
         match &timing {
             None => {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(function),
-                    timestamp_writes: None,
-                });
-                for s in &p.steps {
-                    pass.set_pipeline(&s.pipeline);
-                    pass.set_bind_group(0, &s.bind_group, &[]);
-                    pass.dispatch_workgroups(s.grid[0], s.grid[1], s.grid[2]);
+                let chunk = match self.submit_chunk.load(std::sync::atomic::Ordering::Relaxed) {
+                    0 => p.steps.len().max(1),
+                    n => n,
+                };
+                let mut chunks = p.steps.chunks(chunk).peekable();
+                while let Some(steps) = chunks.next() {
+                    {
+                        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some(function),
+                            timestamp_writes: None,
+                        });
+                        for s in steps {
+                            pass.set_pipeline(&s.pipeline);
+                            pass.set_bind_group(0, &s.bind_group, &[]);
+                            pass.dispatch_workgroups(s.grid[0], s.grid[1], s.grid[2]);
+                        }
+                    }
+                    if chunks.peek().is_some() {
+                        let done = std::mem::replace(
+                            &mut enc,
+                            dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                                label: Some(function),
+                            }),
+                        );
+                        let index = self.gpu.queue.submit([done.finish()]);
+                        dev.poll(wgpu::PollType::Wait {
+                            submission_index: Some(index),
+                            timeout: None,
+                        })
+                        .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))?;
+                    }
                 }
             }
             Some((qs, resolve, read, count)) => {

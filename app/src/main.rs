@@ -16,6 +16,9 @@ static EMBEDDED_MODEL: &[u8] = include_bytes!(concat!(
     "/../assets/models/allinone-small.safetensors"
 ));
 
+/// Dispatches per submission on a shared software device (see `Runtime::set_submit_chunk`).
+const SOFTWARE_SUBMIT_CHUNK: usize = 8;
+
 const USAGE: &str = "\
 usage: wgpu-restore-app [--model FILE] [--separate-device] [--log-timings] [IMAGES...]
 
@@ -23,7 +26,9 @@ Opens the desktop app; IMAGES are queued for restoration at start.
   --model FILE        use this model file instead of the embedded allinone-small model
   --separate-device   restore on a device of its own instead of the window's device
   --log-timings       print one line per finished restoration to stderr
-Environment: WGPU_BACKEND (vulkan, metal, dx12, gl), WGPU_RESTORE_APP_CONFIG (settings file)";
+Environment: WGPU_BACKEND (vulkan, metal, dx12, gl), WGPU_RESTORE_APP_CONFIG (settings file),
+  WGPU_RESTORE_SUBMIT_CHUNK (dispatches per GPU submission on the shared device; 0: whole
+  forwards; default 8 on software adapters, 0 on GPUs)";
 
 fn main() -> ExitCode {
     let mut model_path: Option<PathBuf> = None;
@@ -112,7 +117,22 @@ fn main() -> ExitCode {
             let (runtime, shared) = match (&cc.wgpu_render_state, separate) {
                 (Some(rs), false) => {
                     match Runtime::from_device(&rs.adapter, rs.device.clone(), rs.queue.clone()) {
-                        Ok(rt) => (Ok(Arc::new(rt)), true),
+                        Ok(rt) => {
+                            // A forward on a software adapter takes seconds to minutes: submit
+                            // it in pieces so that the window's frames, queued on the same
+                            // device, are drawn in between.
+                            let chunk = std::env::var("WGPU_RESTORE_SUBMIT_CHUNK")
+                                .ok()
+                                .and_then(|v| v.parse().ok());
+                            match chunk {
+                                Some(n) => rt.set_submit_chunk(n),
+                                None if rt.gpu().adapter.software => {
+                                    rt.set_submit_chunk(SOFTWARE_SUBMIT_CHUNK)
+                                }
+                                None => {}
+                            }
+                            (Ok(Arc::new(rt)), true)
+                        }
                         // The window's adapter cannot compute (e.g. GL without compute): use
                         // another device for restoration.
                         Err(e) => match own() {

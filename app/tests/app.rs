@@ -68,7 +68,12 @@ fn setup(engine_ok: bool) -> Setup<'static> {
     let (instance, adapter, device, queue) = open_headless_device().expect("a device");
     let runtime = if engine_ok {
         Runtime::from_device(&adapter, device.clone(), queue.clone())
-            .map(Arc::new)
+            .map(|rt| {
+                // As the app does on a software adapter; the snapshots show that the
+                // results are the same as with one submission per forward.
+                rt.set_submit_chunk(8);
+                Arc::new(rt)
+            })
             .map_err(|e| e.to_string())
     } else {
         Err("no adapter for backend Vulkan (test)".to_string())
@@ -370,6 +375,12 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     assert_eq!(seen.last(), Some(&(n, n)));
     assert_eq!(app.shape, cli.shape);
     assert!(app.max_abs_diff(&cli) == 0.0, "same tiles, same blending");
+    // A forward split over several submissions gives the same result.
+    let whole = rt.restore(&model, &img, &probs).unwrap();
+    rt.set_submit_chunk(5);
+    let chunked = rt.restore(&model, &img, &probs).unwrap();
+    rt.set_submit_chunk(0);
+    assert_eq!(whole.data, chunked.data);
     // Cancelled after the first tile: no result.
     let cancel = AtomicBool::new(false);
     let r = restore_cancellable(&rt, &model, &img, &probs, &opts, &cancel, &mut |d, _| {
