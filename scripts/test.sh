@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The project's whole test suite: the PyTorch reference (pytest, including the check that
-# regenerating the golden fixtures changes no byte), then the Rust runtime on whatever
-# WebGPU adapter is present (lavapipe on CI).
+# regenerating the golden fixtures changes no byte), then the Rust runtime, CLI and app
+# on whatever WebGPU adapter is present (lavapipe on CI). Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-$(id -u)}"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 echo "== pytest (training/)"
-training/.venv/bin/python -m pytest -q training/tests
+training/.venv/bin/python -m pytest -q training/tests 2>&1 | tee -a "$log"
 
 echo "== cargo test"
-cargo test --workspace --locked 2>&1
+# --lib --bins --tests: every test target; the doc example in lib.rs is `no_run` only.
+cargo test --workspace --locked --lib --bins --tests 2>&1 | tee -a "$log"
+
+passed=$(grep -Eo '([0-9]+) passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '([0-9]+) failed' "$log" | awk '{s += $1} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
