@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::exec::{plan_function, Runtime};
 use crate::model::{Model, Op};
 use crate::tensor::{Shape, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One tile: top-left corner and size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,6 +247,22 @@ pub fn restore_tiled(
     opts: &TileOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Tensor, TileReport)> {
+    let never = AtomicBool::new(false);
+    restore_tiled_cancellable(rt, model, image, probs, opts, &never, progress)
+        .map(|r| r.expect("a restoration that cannot be cancelled always finishes"))
+}
+
+/// [`restore_tiled`] that checks `cancel` before every tile and returns `Ok(None)` once it
+/// is set. A whole-image forward cannot stop midway: its result is dropped instead.
+pub fn restore_tiled_cancellable(
+    rt: &Runtime,
+    model: &Model,
+    image: &Tensor,
+    probs: &[f32],
+    opts: &TileOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<(Tensor, TileReport)>> {
     let (h, w) = (image.shape.h, image.shape.w);
     let align = model_alignment(model);
     let mut tile = match opts.tile {
@@ -255,23 +272,33 @@ pub fn restore_tiled(
     let mut report = TileReport::default();
     loop {
         let attempt = match tile {
-            Some(t) if t < h.max(w) => {
-                run_tiles(rt, model, image, probs, t, opts.overlap, align, progress)
-            }
+            Some(t) if t < h.max(w) => run_tiles(
+                rt,
+                model,
+                image,
+                probs,
+                t,
+                opts.overlap,
+                align,
+                cancel,
+                progress,
+            ),
             _ => {
                 progress(0, 1);
                 let r = rt.restore(model, image, probs);
                 if r.is_ok() {
                     progress(1, 1);
                 }
-                r.map(|t| (t, 1))
+                r.map(|t| Some((t, 1)))
             }
         };
         match attempt {
-            Ok((out, n)) => {
+            Ok(_) if cancel.load(Ordering::Relaxed) => return Ok(None),
+            Ok(None) => return Ok(None),
+            Ok(Some((out, n))) => {
                 report.tile = tile.filter(|&t| t < h.max(w));
                 report.tiles = n;
-                return Ok((out, report));
+                return Ok(Some((out, report)));
             }
             Err(e) if is_out_of_memory(&e) => {
                 let current = tile.unwrap_or(h.max(w)).min(h.max(w));
@@ -298,8 +325,9 @@ fn run_tiles(
     tile: usize,
     overlap: usize,
     align: usize,
+    cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Tensor, usize)> {
+) -> Result<Option<(Tensor, usize)>> {
     let (h, w) = (image.shape.h, image.shape.w);
     let ys = axis_starts(h, tile, overlap, align);
     let xs = axis_starts(w, tile, overlap, align);
@@ -311,6 +339,9 @@ fn run_tiles(
     for (iy, &y) in ys.iter().enumerate() {
         let wy = axis_weights(&ys, iy, th);
         for (ix, &x) in xs.iter().enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
             let wx = axis_weights(&xs, ix, tw);
             let t = Tile { y, x, h: th, w: tw };
             let out = rt.restore(model, &extract(image, &t), probs)?;
@@ -319,7 +350,7 @@ fn run_tiles(
             progress(done, total);
         }
     }
-    Ok((st.finish(), total))
+    Ok(Some((st.finish(), total)))
 }
 
 #[cfg(test)]

@@ -9,10 +9,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 use wgpu_restore::image_io::{self, Image};
-use wgpu_restore::tiling::{
-    auto_tile, axis_starts, axis_weights, extract, is_out_of_memory, model_alignment, Stitcher,
-    Tile, TileOptions,
-};
+use wgpu_restore::tiling::{is_out_of_memory, restore_tiled_cancellable, TileOptions};
 use wgpu_restore::{Error, Model, Runtime, Tensor};
 
 /// What the worker needs to restore: a runtime (device) and a model. Either may be missing;
@@ -181,10 +178,9 @@ pub fn problem(e: &Error) -> String {
     }
 }
 
-/// Tiled restoration as in the CLI (`wgpu_restore::tiling`: same automatic tile size, tile
-/// layout, blending and out-of-memory retry with halved tiles), checking `cancel` between
-/// tiles. Returns `None` when cancelled; else the image, the tile side (`None`: one
-/// whole-image forward) and the number of tiles.
+/// Tiled restoration exactly as in the CLI (`wgpu_restore::tiling`), checking `cancel`
+/// between tiles. Returns `None` when cancelled; else the image, the tile side (`None`:
+/// one whole-image forward) and the number of tiles.
 #[allow(clippy::type_complexity)]
 pub fn restore_cancellable(
     rt: &Runtime,
@@ -195,91 +191,8 @@ pub fn restore_cancellable(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, Option<usize>, usize)>, Error> {
-    let (h, w) = (image.shape.h, image.shape.w);
-    let side = h.max(w);
-    let align = model_alignment(model).max(1);
-    let mut tile = match opts.tile {
-        Some(t) => Some(t.max(1)),
-        None => auto_tile(model, h, w, opts)?,
-    }
-    .filter(|&t| t < side);
-    loop {
-        let attempt = match tile {
-            None => {
-                progress(0, 1);
-                rt.restore(model, image, probs).map(|t| {
-                    progress(1, 1);
-                    Some((t, 1))
-                })
-            }
-            Some(t) => run_tiles(
-                rt,
-                model,
-                image,
-                probs,
-                t,
-                opts.overlap,
-                align,
-                cancel,
-                progress,
-            ),
-        };
-        match attempt {
-            // A whole-image forward cannot stop midway: its result is dropped instead.
-            Ok(_) if cancel.load(Ordering::Relaxed) => return Ok(None),
-            Ok(r) => return Ok(r.map(|(img, n)| (img, tile, n))),
-            Err(e) if is_out_of_memory(&e) => {
-                let current = tile.unwrap_or(side);
-                let next = (current / 2 / align * align).max(1);
-                if current <= opts.min_tile || next < opts.min_tile.min(current) {
-                    return Err(e);
-                }
-                rt.release(model);
-                tile = Some(next.max(opts.min_tile));
-            }
-            Err(e) => return Err(e),
-        }
-        if cancel.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_tiles(
-    rt: &Runtime,
-    model: &Model,
-    image: &Tensor,
-    probs: &[f32],
-    tile: usize,
-    overlap: usize,
-    align: usize,
-    cancel: &AtomicBool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Option<(Tensor, usize)>, Error> {
-    let (h, w) = (image.shape.h, image.shape.w);
-    let ys = axis_starts(h, tile, overlap, align);
-    let xs = axis_starts(w, tile, overlap, align);
-    let (th, tw) = (tile.min(h), tile.min(w));
-    let total = ys.len() * xs.len();
-    let mut st = Stitcher::new(image.shape);
-    let mut done = 0;
-    progress(0, total);
-    for (iy, &y) in ys.iter().enumerate() {
-        let wy = axis_weights(&ys, iy, th);
-        for (ix, &x) in xs.iter().enumerate() {
-            if cancel.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            let wx = axis_weights(&xs, ix, tw);
-            let t = Tile { y, x, h: th, w: tw };
-            let out = rt.restore(model, &extract(image, &t), probs)?;
-            st.add(&t, &out, &wy, &wx);
-            done += 1;
-            progress(done, total);
-        }
-    }
-    Ok(Some((st.finish(), total)))
+    restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)
+        .map(|r| r.map(|(img, report)| (img, report.tile, report.tiles)))
 }
 
 /// The device descriptor for a device shared by the window and the runtime: the adapter's

@@ -49,7 +49,6 @@ impl Gpu {
         if let (Some(n), false) = (&note, opts.quiet) {
             eprintln!("{n}");
         }
-        let limits = adapter.limits();
         let timestamps =
             opts.timestamps && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let mut features = wgpu::Features::empty();
@@ -59,25 +58,11 @@ impl Gpu {
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgpu-restore"),
             required_features: features,
-            required_limits: limits.clone(),
+            required_limits: adapter.limits(),
             ..Default::default()
         }))
         .map_err(|e| Error::Device(format!("{}: {e}", summary.name)))?;
-        let errors = Arc::new(Mutex::new(Vec::new()));
-        let sink = errors.clone();
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock().unwrap().push(e.to_string());
-        }));
-        Ok(Gpu {
-            device,
-            queue,
-            adapter: summary,
-            limits,
-            note,
-            timestamps,
-            pipelines: PipelineCache::new(checked_shaders()),
-            errors,
-        })
+        Ok(Gpu::assemble(device, queue, summary, note))
     }
 
     /// Wraps a device that was opened elsewhere (for example by a UI's renderer), so that
@@ -101,6 +86,17 @@ impl Gpu {
                 summary.name, summary.backend
             )
         });
+        Ok(Gpu::assemble(device, queue, summary, note))
+    }
+
+    /// The one place that turns an open device into a `Gpu`: its limits and timestamp
+    /// support are read off the device, and its uncaptured errors are collected here.
+    fn assemble(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter: AdapterSummary,
+        note: Option<String>,
+    ) -> Gpu {
         let limits = device.limits();
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -108,16 +104,16 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().unwrap().push(e.to_string());
         }));
-        Ok(Gpu {
+        Gpu {
             device,
             queue,
-            adapter: summary,
+            adapter,
             limits,
             note,
             timestamps,
             pipelines: PipelineCache::new(checked_shaders()),
             errors,
-        })
+        }
     }
 
     /// Largest buffer that one storage binding may hold.
