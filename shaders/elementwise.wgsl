@@ -29,7 +29,7 @@ fn gelu(x: f32) -> f32 {
 @compute @workgroup_size(256)
 fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.n) { return; }
     dst[i] = a[i] + b[i];
 }
@@ -37,7 +37,7 @@ fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 @compute @workgroup_size(256)
 fn weighted_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.n) { return; }
     dst[i] = p.wa * a[i] + p.wb * b[i];
 }
@@ -45,7 +45,7 @@ fn weighted_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.n) { return; }
     dst[i] = max(a[i], 0.0);
 }
@@ -53,7 +53,7 @@ fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(256)
 fn sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.n) { return; }
     let x = a[i];
     // Stable in both tails.
@@ -69,7 +69,7 @@ fn sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 @compute @workgroup_size(256)
 fn gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.n) { return; }
     dst[i] = gelu(a[i]) * a[i + p.n];
 }

@@ -17,20 +17,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
-fn gid(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
-    return linear_wg(wid, nwg) * 256u + li;
-}
-
 // out[c, y*r+i, x*r+j] = in[c*r*r + i*r + j, y, x]
 @compute @workgroup_size(256)
 fn pixel_shuffle(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
-    let t = gid(wid, nwg, li);
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
     let r = p.arg;
-    let ox = t % p.ow;
-    let oy = (t / p.ow) % p.oh;
-    let c = t / (p.ow * p.oh);
+    let o = chw_coords(t, p.oh, p.ow);
+    let ox = o.z;
+    let oy = o.y;
+    let c = o.x;
     let ic = c * r * r + (oy % r) * r + (ox % r);
     dst[t] = a[(ic * p.ih + oy / r) * p.iw + ox / r];
 }
@@ -39,12 +36,13 @@ fn pixel_shuffle(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(256)
 fn pixel_unshuffle(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) li: u32) {
-    let t = gid(wid, nwg, li);
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
     let r = p.arg;
-    let ox = t % p.ow;
-    let oy = (t / p.ow) % p.oh;
-    let oc = t / (p.ow * p.oh);
+    let o = chw_coords(t, p.oh, p.ow);
+    let ox = o.z;
+    let oy = o.y;
+    let oc = o.x;
     let c = oc / (r * r);
     let i = (oc / r) % r;
     let j = oc % r;
@@ -55,7 +53,7 @@ fn pixel_unshuffle(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(256)
 fn copy_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
-    let t = gid(wid, nwg, li);
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
     dst[p.arg * p.ih * p.iw + t] = a[t];
 }
@@ -64,11 +62,12 @@ fn copy_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(256)
 fn reflect_pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) li: u32) {
-    let t = gid(wid, nwg, li);
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
-    let ox = t % p.ow;
-    let oy = (t / p.ow) % p.oh;
-    let c = t / (p.ow * p.oh);
+    let o = chw_coords(t, p.oh, p.ow);
+    let ox = o.z;
+    let oy = o.y;
+    let c = o.x;
     dst[t] = a[(c * p.ih + reflect_index(oy, p.ih)) * p.iw + reflect_index(ox, p.iw)];
 }
 
@@ -76,11 +75,12 @@ fn reflect_pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 @compute @workgroup_size(256)
 fn crop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let t = gid(wid, nwg, li);
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
-    let ox = t % p.ow;
-    let oy = (t / p.ow) % p.oh;
-    let c = t / (p.ow * p.oh);
+    let o = chw_coords(t, p.oh, p.ow);
+    let ox = o.z;
+    let oy = o.y;
+    let c = o.x;
     dst[t] = a[(c * p.ih + oy) * p.iw + ox];
 }
 
@@ -88,7 +88,7 @@ fn crop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(256)
 fn mix_components(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
-    let t = gid(wid, nwg, li);
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
     var acc = 0.0;
     for (var j = 0u; j < p.arg; j = j + 1u) {

@@ -16,7 +16,7 @@ struct Params {
 @compute @workgroup_size(256)
 fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.hw) { return; }
     var s = 0.0;
     for (var c = 0u; c < p.c; c = c + 1u) {
@@ -37,7 +37,7 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 @compute @workgroup_size(256)
 fn channel_affine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.n) { return; }
     let c = i / p.hw;
     dst[i] = src[i] * weight[c] + bias[c];

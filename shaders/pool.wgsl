@@ -19,11 +19,12 @@ struct Params {
 @compute @workgroup_size(256)
 fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
-    let t = linear_wg(wid, nwg) * 256u + li;
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
-    let ox = t % p.ow;
-    let oy = (t / p.ow) % p.oh;
-    let c = t / (p.ow * p.oh);
+    let o = chw_coords(t, p.oh, p.ow);
+    let ox = o.z;
+    let oy = o.y;
+    let c = o.x;
     var m = -3.4028235e38;
     var seen = false;
     for (var ky = 0u; ky < p.k; ky = ky + 1u) {

@@ -12,7 +12,7 @@ struct Params {
 @compute @workgroup_size(256)
 fn softmax_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) li: u32) {
-    let i = linear_wg(wid, nwg) * 256u + li;
+    let i = thread_index(wid, nwg, li);
     if (i >= p.hw) { return; }
     var m = -3.4028235e38;
     for (var c = 0u; c < p.c; c = c + 1u) {

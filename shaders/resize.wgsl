@@ -22,11 +22,12 @@ fn source_index(scale: f32, dst_index: u32) -> f32 {
 @compute @workgroup_size(256)
 fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
-    let t = linear_wg(wid, nwg) * 256u + li;
+    let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
-    let ox = t % p.ow;
-    let oy = (t / p.ow) % p.oh;
-    let c = t / (p.ow * p.oh);
+    let o = chw_coords(t, p.oh, p.ow);
+    let ox = o.z;
+    let oy = o.y;
+    let c = o.x;
     let hr = source_index(p.scale_h, oy);
     let wr = source_index(p.scale_w, ox);
     let h1 = min(u32(hr), p.ih - 1u);

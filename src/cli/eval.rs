@@ -1,7 +1,7 @@
 //! `eval`: restore degraded images and score them against clean targets.
 
 use super::{
-    load_model, open_runtime, parse_probs, parse_synth, problem, restore::restore_one,
+    load_model_and_probs, open_runtime, parse_synth, problem, restore::restore_one,
     restore::SizeCache, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
 };
 use clap::Args;
@@ -120,11 +120,7 @@ fn json_scores(s: &Scores) -> serde_json::Value {
 pub fn run(a: EvalArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let start = Instant::now();
-    let (model, model_name) = load_model(&a.model)?;
-    let fixed = match &a.probs {
-        Some(s) => Some(parse_probs(s, model.degradations()).map_err(Fatal)?),
-        None => None,
-    };
+    let (model, model_name, fixed) = load_model_and_probs(&a.model, a.probs.as_deref())?;
     let targets = by_stem(&a.target)?;
     let mut failed: Vec<(String, String)> = Vec::new();
     // (name, input file or None for synth, target file)

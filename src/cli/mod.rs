@@ -145,6 +145,21 @@ pub fn load_model(args: &ModelArgs) -> CliResult<(Model, String)> {
     }
 }
 
+/// Loads the model (see [`load_model`]) and checks a `--probs` override against its
+/// degradation names, so every subcommand rejects a bad override the same way before
+/// any GPU work starts.
+pub fn load_model_and_probs(
+    args: &ModelArgs,
+    probs: Option<&str>,
+) -> CliResult<(Model, String, Option<Vec<f32>>)> {
+    let (model, name) = load_model(args)?;
+    let fixed = match probs {
+        Some(s) => Some(parse_probs(s, model.degradations()).map_err(Fatal)?),
+        None => None,
+    };
+    Ok((model, name, fixed))
+}
+
 pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult<RuntimeOptions> {
     let backend: BackendChoice = dev.backend.parse().map_err(|e: Error| Fatal(problem(&e)))?;
     let adapter: AdapterChoice = match &dev.adapter {

@@ -5,7 +5,7 @@
 //! writes the results, with bounded channels between them.
 
 use super::{
-    expand_inputs, format_probs, load_model, open_runtime, parse_probs, problem, summary,
+    expand_inputs, format_probs, load_model, load_model_and_probs, open_runtime, problem, summary,
     CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
 };
 use clap::Args;
@@ -244,11 +244,7 @@ impl SizeCache {
 pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let start = Instant::now();
-    let (model, model_name) = load_model(&a.model)?;
-    let fixed = match &a.probs {
-        Some(s) => Some(parse_probs(s, model.degradations()).map_err(Fatal)?),
-        None => None,
-    };
+    let (model, model_name, fixed) = load_model_and_probs(&a.model, a.probs.as_deref())?;
     let (files, mut failed) = expand_inputs(&a.inputs, a.recursive);
     for (f, m) in &failed {
         ui.error(f, m);
