@@ -103,7 +103,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="small")
     ap.add_argument("--out", type=Path, default=Path("training/runs/small"))
-    ap.add_argument("--iters", type=int, default=20000, help="length of the schedule (total iterations)")
+    ap.add_argument(
+        "--iters",
+        type=int,
+        default=None,
+        help="length of the schedule (total iterations; default 20000). When resuming, the checkpoint's "
+        "schedule is kept unless this is given, which stretches the cosine to the new length",
+    )
     ap.add_argument("--stop-after", type=int, default=0, help="stop this run after N more iterations (0: run to the end)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--patch", type=int, default=128)
@@ -154,9 +160,14 @@ def main(argv=None):
         else:  # compact checkpoint: Adam moments start afresh, so warm the rate up again
             rewarm_from = resume["iteration"]
         start, wall = resume["iteration"], resume.get("wall_s", 0.0)
-        a.iters = resume["args"]["iters"]
+        if a.iters is None:
+            a.iters = resume["args"]["iters"]
+        elif a.iters <= start:
+            raise SystemExit(f"--iters {a.iters} is not past the checkpoint's iteration {start}")
         if rank == 0:
             print(f"resumed {src} at iteration {start}/{a.iters}")
+    if a.iters is None:
+        a.iters = 20000
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
 
     images = D.load_images(a.data_root)
