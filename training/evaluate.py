@@ -4,6 +4,7 @@
     python training/evaluate.py --model M --sets noise25 haze_hsts --baselines --json out.json
     python training/evaluate.py --model M --input DIR --target DIR      # any paired folder
     python training/evaluate.py --checkpoint training/runs/small/last.pt --limit 4
+    python training/evaluate.py --model M --baselines --per-source 3   # 3 images of each dataset
 
 Sets come from training/make_valsets.py (built on demand). For each set the table gives
 the degraded input, the model and - with --baselines - CBM3D (noise sets, true sigma) or
@@ -56,6 +57,10 @@ class Restorer:
         out, probs = self.net.restore(x)
         return out[0].clamp(0, 1).permute(1, 2, 0).numpy(), probs.flatten().numpy()
 
+    @torch.no_grad()
+    def classify(self, img_u8: np.ndarray) -> np.ndarray:
+        return self.net.classify(D.to_tensor(img_u8)).flatten().numpy()
+
 
 def baseline_for(set_name: str):
     if set_name.startswith("noise"):
@@ -98,6 +103,16 @@ def evaluate_set(name, items, restorer, with_baseline, cache):
     return rows
 
 
+def source_of(image_name: str) -> str:
+    """Valset images are named <source>-<image> (make_valsets.py)."""
+    return image_name.split("-", 1)[0]
+
+
+def sources(items) -> list[str]:
+    names = [it["name"] if isinstance(it, dict) else it.name for it in items]
+    return list(dict.fromkeys(source_of(n) for n in names))
+
+
 def summarize(name, rows, type_names):
     s = {"set": name, "n": len(rows)}
     for key in ("input", "model", "baseline"):
@@ -108,17 +123,30 @@ def summarize(name, rows, type_names):
     if rows and "probs" in rows[0] and not np.isnan(rows[0]["labels"][0]):
         labels = np.array([r["labels"] for r in rows])
         probs = np.array([r["probs"] for r in rows])
-        pred = probs >= 0.5
-        det = {}
-        for j, t in enumerate(type_names):
-            present = labels[:, j] > 0.5
-            if present.any():
-                det[t] = float(pred[present, j].mean())
-        if not labels.any():
-            det["clean_all_below_0.5"] = float((~pred.any(1)).mean())
-        s["detection"] = det
+        s["detection"] = detection_rates(labels, probs, type_names)
         s["mean_probs"] = [float(x) for x in probs.mean(0)]
     return s
+
+
+def detection_rates(labels: np.ndarray, probs: np.ndarray, type_names) -> dict:
+    """Share of images where each present type scores >= 0.5 (all < 0.5 for clean images)."""
+    pred = probs >= 0.5
+    det = {}
+    for j, t in enumerate(type_names):
+        present = labels[:, j] > 0.5
+        if present.any():
+            det[t] = float(pred[present, j].mean())
+    if not labels.any():
+        det["clean_all_below_0.5"] = float((~pred.any(1)).mean())
+    return det
+
+
+def detect_all(items, restorer, type_names) -> dict:
+    """Detection over every image of a set: the Prompt Net only sees crops, so this is cheap
+    even where restoration is evaluated on a subset."""
+    labels = np.array([it.labels for it in items])
+    probs = np.array([restorer.classify(it.input) for it in items])
+    return {"n": len(items), **detection_rates(labels, probs, type_names)}
 
 
 def fmt(d):
@@ -131,6 +159,9 @@ def print_table(summaries):
         b = s.get("baseline")
         btxt = f"{b['method']:>6} {fmt(b)}" if b else ""
         det = " ".join(f"{k}={v:.2f}" for k, v in s.get("detection", {}).items())
+        if "detection_all" in s:
+            d = dict(s["detection_all"])
+            det += f"  (all {d.pop('n')}: " + " ".join(f"{k}={v:.2f}" for k, v in d.items()) + ")"
         print(f"{s['set']:12} {s['n']:3d}  {fmt(s.get('input'))}  {fmt(s.get('model'))}  {btxt:>24}  {det}")
 
 
@@ -145,6 +176,13 @@ def main(argv=None):
     ap.add_argument("--target", type=Path, help="paired folder mode: clean images with the same names")
     ap.add_argument("--baselines", action="store_true", help="also run CBM3D / dark channel prior")
     ap.add_argument("--limit", type=int, default=0, help="first N images per set (0: all)")
+    ap.add_argument(
+        "--per-source",
+        type=int,
+        default=0,
+        help="first N images of each source dataset in a set (kodak24, mcmaster, hsts, ...), so a "
+        "subset still covers every dataset; each source also gets its own summary row",
+    )
     ap.add_argument("--json", type=Path, help="write per-image results and the summary here")
     ap.add_argument("--threads", type=int, default=0)
     a = ap.parse_args(argv)
@@ -165,11 +203,19 @@ def main(argv=None):
 
             make_valsets.main(["--out", str(a.valsets), "--sets", *missing])
         jobs = [(s, D.load_valset(a.valsets / s)) for s in a.sets]
-    for name, items in jobs:
-        items = items[: a.limit] if a.limit else items
+    for name, all_items in jobs:
+        items = all_items[: a.limit] if a.limit else all_items
+        if a.per_source:
+            items = [it for src in sources(items) for it in [i for i in items if source_of(i.name) == src][: a.per_source]]
         rows = evaluate_set(name, items, restorer, a.baselines, cache)
         per_image[name] = rows
         summaries.append(summarize(name, rows, type_names))
+        if restorer is not None and len(items) < len(all_items) and not np.isnan(all_items[0].labels[0]):
+            summaries[-1]["detection_all"] = detect_all(all_items, restorer, type_names)
+        by_source = sources(rows)
+        if len(by_source) > 1:  # the targets are per dataset (kodak24 and mcmaster)
+            for src in by_source:
+                summaries.append(summarize(f"  {src}", [r for r in rows if source_of(r["name"]) == src], type_names))
         if a.baselines:
             CACHE.parent.mkdir(parents=True, exist_ok=True)
             CACHE.write_text(json.dumps(cache, indent=1, sort_keys=True))
