@@ -1,5 +1,6 @@
 //! End to end on the tiny model: classify (crop sampling + averaging) and restore must match
 //! the PyTorch reference fixtures; odd sizes run and give finite outputs of the right shape.
+//! The shipped (trained, f16) model is checked the same way on a patch of a real photo.
 
 mod common;
 
@@ -50,6 +51,50 @@ fn e2e_24x70() {
 #[test]
 fn e2e_37x53() {
     check_e2e("e2e_37x53.safetensors");
+}
+
+/// The model the CLI and the app embed, against the graph interpreter's output for a
+/// rain-streaked patch of `assets/samples/rainy.png` (`training/fixtures.py`).
+#[test]
+fn shipped_model_matches_reference() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = common::read_fixture(&common::fixtures().join("shipped_44x60.safetensors"));
+    let model_path = root.join(&file.metadata["model"]);
+    let raw = std::fs::read(&model_path).unwrap();
+    let identity = format!("{} bytes, crc32 {:08x}", raw.len(), crc32fast::hash(&raw));
+    let expected = format!(
+        "{} bytes, crc32 {}",
+        file.metadata["model_bytes"], file.metadata["model_crc32"]
+    );
+    assert_eq!(
+        identity,
+        expected,
+        "{} changed since the fixture was made: run training/fixtures.py",
+        model_path.display()
+    );
+    let model = Model::from_bytes(&raw).unwrap();
+    let image = common::to_tensor("image", &file.tensors["image"]);
+    let probs_ref = &file.tensors["probs"].data;
+    let restored_ref = common::to_tensor("restored", &file.tensors["restored"]);
+    let rt = common::runtime();
+
+    let probs = rt.classify(&model, &image).unwrap();
+    let perr = probs
+        .iter()
+        .zip(probs_ref)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    println!("shipped: probs {probs:?} vs {probs_ref:?}, max abs err {perr:.2e}");
+    assert!(perr <= 1e-4, "shipped model: probs differ by {perr}");
+
+    let restored = rt.restore(&model, &image, probs_ref).unwrap();
+    let err = restored.max_abs_diff(&restored_ref);
+    println!("shipped: restored max abs err {err:.2e}");
+    assert!(
+        err <= 1e-3,
+        "shipped model: restored image differs by {err}"
+    );
+    rt.release(&model);
 }
 
 #[test]

@@ -8,7 +8,11 @@ Writes, under tests/fixtures/:
   (the node JSON, as in a model file) and `case` (a description);
 - tiny.safetensors: the `tiny` config with seeded random weights, as a model file;
 - e2e_<H>x<W>.safetensors: `image`, the averaged Prompt Net `probs` [K,1,1] and the
-  `restored` image, computed by the PyTorch modules (not the graph interpreter).
+  `restored` image, computed by the PyTorch modules (not the graph interpreter);
+- shipped_<H>x<W>.safetensors: the same three tensors for a crop of
+  assets/samples/rainy.png run through the shipped (embedded) model file by the graph
+  interpreter; metadata `model_bytes` and `model_crc32` identify the file, so the Rust
+  test fails loudly when the weights are re-shipped without regenerating this fixture.
 `--check` regenerates into a temporary folder and fails if any byte differs.
 """
 
@@ -20,6 +24,7 @@ import json
 import math
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -30,11 +35,15 @@ import torch  # noqa: E402
 
 from . import ops  # noqa: E402
 from .export import export  # noqa: E402
-from .graph import run_node, write_safetensors  # noqa: E402
+from .graph import FileModel, run_node, write_safetensors  # noqa: E402
 from .model import AllInOne, get_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 E2E_SIZES = [(37, 53), (24, 70)]
+SHIPPED_MODEL = ROOT / "assets" / "models" / "allinone-small.safetensors"
+# A rain-streaked patch of the bundled sample: real content for the trained weights, and a
+# size (not a multiple of 8, under one Prompt Net crop) that exercises padding everywhere.
+SHIPPED_SAMPLE, SHIPPED_CROP = ROOT / "assets" / "samples" / "rainy.png", (96, 160, 44, 60)
 
 
 class Case:
@@ -219,6 +228,21 @@ def generate(out: Path) -> None:
         restored, probs = model.restore(img)
         tensors = {"image": img[0].contiguous(), "probs": probs.reshape(-1, 1, 1).contiguous(), "restored": restored[0].contiguous()}
         write_safetensors(out / f"e2e_{h}x{w}.safetensors", tensors, {"model": "tiny.safetensors"})
+    shipped_fixture(out)
+
+
+def shipped_fixture(out: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    raw = SHIPPED_MODEL.read_bytes()
+    y, x, h, w = SHIPPED_CROP
+    rgb = np.asarray(Image.open(SHIPPED_SAMPLE).convert("RGB"))[y : y + h, x : x + w]
+    img = torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
+    restored, probs = FileModel(SHIPPED_MODEL).restore(img)
+    tensors = {"image": img[0], "probs": probs.reshape(-1, 1, 1).contiguous(), "restored": restored[0].contiguous()}
+    meta = {"model": str(SHIPPED_MODEL.relative_to(ROOT)), "model_bytes": str(len(raw)), "model_crc32": f"{zlib.crc32(raw):08x}"}
+    write_safetensors(out / f"shipped_{h}x{w}.safetensors", tensors, meta)
 
 
 def compare_trees(a: Path, b: Path) -> list[str]:
