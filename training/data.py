@@ -242,14 +242,51 @@ def add_haze(img: np.ndarray, rng: np.random.Generator, params: dict | None = No
 _PAIRS = (("noise", "rain"), ("noise", "haze"), ("rain", "haze"))
 
 
-def sample_kinds(rng: np.random.Generator) -> tuple[str, ...]:
-    """10% clean, 60% one type (20% each), 25% two (8.3% per pair), 5% all three."""
+class Mix(NamedTuple):
+    """What a training sample holds: the shares of clean, one-type, two-type and three-type
+    samples (they must add up to 1), and each type's relative weight among the one-type
+    samples. The defaults are the recipe's: 10% clean, 60% one type (20% each), 25% two,
+    5% all three."""
+
+    clean: float = 0.10
+    single: float = 0.60
+    pair: float = 0.25
+    triple: float = 0.05
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @classmethod
+    def parse(cls, text: str) -> "Mix":
+        """'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2' (unnamed fields keep their default)."""
+        fields, weights = {}, dict(zip(DEGRADATIONS, cls().weights))
+        for item in filter(None, (t.strip() for t in text.split(","))):
+            key, _, value = item.partition("=")
+            if key in cls._fields[:4]:
+                fields[key] = float(value)
+            elif key in weights:
+                weights[key] = float(value)
+            else:
+                raise ValueError(f"mix: unknown key {key!r} (clean, single, pair, triple, {', '.join(DEGRADATIONS)})")
+        mix = cls(**fields, weights=tuple(weights[k] for k in DEGRADATIONS))
+        total = mix.clean + mix.single + mix.pair + mix.triple
+        if abs(total - 1.0) > 1e-6 or min(mix[:4]) < 0 or min(mix.weights) < 0 or sum(mix.weights) <= 0:
+            raise ValueError(f"mix: shares must be >= 0 and add up to 1 (got {total:.3f}), weights >= 0")
+        return mix
+
+
+DEFAULT_MIX = Mix()
+
+
+def sample_kinds(rng: np.random.Generator, mix: Mix = DEFAULT_MIX) -> tuple[str, ...]:
+    """Draw the degradation types of one sample (see Mix)."""
     u = rng.random()
-    if u < 0.10:
+    if u < mix.clean:
         return ()
-    if u < 0.70:
-        return (DEGRADATIONS[rng.integers(3)],)
-    if u < 0.95:
+    if u < mix.clean + mix.single:
+        if mix.weights[0] == mix.weights[1] == mix.weights[2]:
+            return (DEGRADATIONS[rng.integers(3)],)  # the same draws as before Mix existed
+        w = np.asarray(mix.weights, np.float64)
+        return (DEGRADATIONS[rng.choice(3, p=w / w.sum())],)
+    if u < mix.clean + mix.single + mix.pair:
         return _PAIRS[rng.integers(3)]
     return DEGRADATIONS
 
@@ -293,7 +330,7 @@ def _dihedral(img: np.ndarray, k: int) -> np.ndarray:
 
 
 def random_patch(images: Sequence[np.ndarray], patch: int, rng: np.random.Generator,
-                 probs: np.ndarray | None = None, kinds=None):
+                 probs: np.ndarray | None = None, kinds=None, mix: Mix = DEFAULT_MIX):
     """One training sample: (degraded, clean, labels), float32 HxWx3 numpy.
 
     The flip/rotation is applied to the clean image BEFORE degrading, so the content is
@@ -310,7 +347,7 @@ def random_patch(images: Sequence[np.ndarray], patch: int, rng: np.random.Genera
     y0 = int(rng.integers(H - patch + 1))
     x0 = int(rng.integers(W - patch + 1))
     clean = to_float(src[y0:y0 + patch, x0:x0 + patch])
-    kinds = sample_kinds(rng) if kinds is None else kinds
+    kinds = sample_kinds(rng, mix) if kinds is None else kinds
     degraded, labels = degrade(clean, kinds, rng, frame=(y0, x0, H, W))
     return degraded, clean, labels
 
@@ -329,12 +366,13 @@ def _stack(samples):
 
 
 def batches(images: Sequence[np.ndarray], batch: int = 4, patch: int = 128,
-            rng: np.random.Generator | None = None, by_area: bool = True) -> Iterator[tuple[torch.Tensor, ...]]:
+            rng: np.random.Generator | None = None, by_area: bool = True,
+            mix: Mix = DEFAULT_MIX) -> Iterator[tuple[torch.Tensor, ...]]:
     """Endless (degraded, clean, labels) batches: NCHW float32 in [0, 1], labels N x 3."""
     rng = rng if rng is not None else np.random.default_rng()
     probs = area_probs(images) if by_area else None
     while True:
-        yield _stack([random_patch(images, patch, rng, probs) for _ in range(batch)])
+        yield _stack([random_patch(images, patch, rng, probs, mix=mix) for _ in range(batch)])
 
 
 class TrainPatches(torch.utils.data.IterableDataset):

@@ -116,6 +116,12 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=float, default=0.075, help="warm-up share of the schedule (15 of 200 epochs)")
     ap.add_argument("--gt-label-share", type=float, default=0.4, help="share of the schedule over which GT labels fade out")
+    ap.add_argument(
+        "--mix",
+        default="",
+        help="sample mix, e.g. 'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2' "
+        "(default: the recipe's 10%% clean, 60%% one type, 25%% two, 5%% three, types equally likely)",
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave the default)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU with AVX-512 bf16, or CUDA)")
@@ -172,7 +178,7 @@ def main(argv=None):
 
     images = D.load_images(a.data_root)
     rng = np.random.default_rng([a.seed, rank, start])
-    stream = D.batches(images, a.batch, a.patch, rng)
+    stream = D.batches(images, a.batch, a.patch, rng, mix=D.Mix.parse(a.mix))
     end = a.iters if not a.stop_after else min(a.iters, start + a.stop_after)
     warmup = max(1, int(a.warmup * a.iters))
     log = open(a.out / "log.jsonl", "a") if rank == 0 else None

@@ -192,6 +192,23 @@ def test_sample_kinds_shares():
         assert abs(singles.count(t) / len(singles) - 1 / 3) < 0.02
 
 
+def test_mix_parse_and_shares():
+    mix = D.Mix.parse("clean=0.3,single=0.5,pair=0.15,triple=0.05,rain=2")
+    assert mix.clean == 0.3 and mix.weights == (1.0, 2.0, 1.0)
+    assert D.Mix.parse("") == D.DEFAULT_MIX
+    for bad in ("clean=0.5", "fog=1", "clean=0.2,single=0.6,pair=0.25,triple=-0.05", "noise=0,rain=0,haze=0"):
+        with pytest.raises(ValueError):
+            D.Mix.parse(bad)
+    rng = np.random.default_rng(0)
+    ks = [D.sample_kinds(rng, mix) for _ in range(20000)]
+    n = np.array([len(k) for k in ks])
+    for size, share in ((0, 0.30), (1, 0.50), (2, 0.15), (3, 0.05)):
+        assert abs((n == size).mean() - share) < 0.015, (size, (n == size).mean())
+    singles = [k[0] for k in ks if len(k) == 1]
+    for t, share in zip(D.DEGRADATIONS, (0.25, 0.5, 0.25)):
+        assert abs(singles.count(t) / len(singles) - share) < 0.02, t
+
+
 @pytest.mark.parametrize("kinds", [(), ("noise",), ("rain",), ("haze",), ("noise", "rain"),
                                    ("rain", "haze"), ("noise", "haze"), ("noise", "rain", "haze")])
 def test_degrade_shapes_ranges_labels(kinds):
