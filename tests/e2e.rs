@@ -11,17 +11,17 @@ fn tiny() -> &'static Model {
     M.get_or_init(|| Model::load(common::fixtures().join("tiny.safetensors")).unwrap())
 }
 
-fn check_e2e(name: &str) {
-    let file = common::read_fixture(&common::fixtures().join(name));
-    assert_eq!(
-        file.metadata.get("model").map(String::as_str),
-        Some("tiny.safetensors")
-    );
+/// Classifies and restores a fixture's `image` with `model` and checks both against the
+/// fixture's PyTorch `probs` and `restored`; returns (input, restored) for further checks.
+fn check_against_fixture(
+    label: &str,
+    model: &Model,
+    file: &wgpu_restore::model::SafetensorsFile,
+) -> (Tensor, Tensor) {
     let image = common::to_tensor("image", &file.tensors["image"]);
     let probs_ref = &file.tensors["probs"].data;
     let restored_ref = common::to_tensor("restored", &file.tensors["restored"]);
     let rt = common::runtime();
-    let model = tiny();
 
     let probs = rt.classify(model, &image).unwrap();
     assert_eq!(probs.len(), probs_ref.len());
@@ -30,16 +30,25 @@ fn check_e2e(name: &str) {
         .zip(probs_ref)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    println!("{name}: probs {probs:?} vs {probs_ref:?}, max abs err {perr:.2e}");
-    assert!(perr <= 1e-4, "{name}: probs differ by {perr}");
+    println!("{label}: probs {probs:?} vs {probs_ref:?}, max abs err {perr:.2e}");
+    assert!(perr <= 1e-4, "{label}: probs differ by {perr}");
 
     let restored = rt.restore(model, &image, probs_ref).unwrap();
     let err = restored.max_abs_diff(&restored_ref);
-    let moved = restored.max_abs_diff(&image);
-    println!(
-        "{name}: restored max abs err {err:.2e} (output differs from input by up to {moved:.3})"
+    println!("{label}: restored max abs err {err:.2e}");
+    assert!(err <= 1e-3, "{label}: restored image differs by {err}");
+    (image, restored)
+}
+
+fn check_e2e(name: &str) {
+    let file = common::read_fixture(&common::fixtures().join(name));
+    assert_eq!(
+        file.metadata.get("model").map(String::as_str),
+        Some("tiny.safetensors")
     );
-    assert!(err <= 1e-3, "{name}: restored image differs by {err}");
+    let (image, restored) = check_against_fixture(name, tiny(), &file);
+    let moved = restored.max_abs_diff(&image);
+    println!("{name}: output differs from input by up to {moved:.3}");
     assert!(moved > 1e-3, "the restoration network did nothing");
 }
 
@@ -73,28 +82,8 @@ fn shipped_model_matches_reference() {
         model_path.display()
     );
     let model = Model::from_bytes(&raw).unwrap();
-    let image = common::to_tensor("image", &file.tensors["image"]);
-    let probs_ref = &file.tensors["probs"].data;
-    let restored_ref = common::to_tensor("restored", &file.tensors["restored"]);
-    let rt = common::runtime();
-
-    let probs = rt.classify(&model, &image).unwrap();
-    let perr = probs
-        .iter()
-        .zip(probs_ref)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    println!("shipped: probs {probs:?} vs {probs_ref:?}, max abs err {perr:.2e}");
-    assert!(perr <= 1e-4, "shipped model: probs differ by {perr}");
-
-    let restored = rt.restore(&model, &image, probs_ref).unwrap();
-    let err = restored.max_abs_diff(&restored_ref);
-    println!("shipped: restored max abs err {err:.2e}");
-    assert!(
-        err <= 1e-3,
-        "shipped model: restored image differs by {err}"
-    );
-    rt.release(&model);
+    check_against_fixture("shipped", &model, &file);
+    common::runtime().release(&model);
 }
 
 #[test]
