@@ -108,8 +108,8 @@ def source_of(image_name: str) -> str:
     return image_name.split("-", 1)[0]
 
 
-def sources(items) -> list[str]:
-    names = [it["name"] if isinstance(it, dict) else it.name for it in items]
+def sources(names) -> list[str]:
+    """The source datasets of these image names, in order of first appearance."""
     return list(dict.fromkeys(source_of(n) for n in names))
 
 
@@ -206,13 +206,14 @@ def main(argv=None):
     for name, all_items in jobs:
         items = all_items[: a.limit] if a.limit else all_items
         if a.per_source:
-            items = [it for src in sources(items) for it in [i for i in items if source_of(i.name) == src][: a.per_source]]
+            groups = {src: [it for it in items if source_of(it.name) == src] for src in sources(it.name for it in items)}
+            items = [it for group in groups.values() for it in group[: a.per_source]]
         rows = evaluate_set(name, items, restorer, a.baselines, cache)
         per_image[name] = rows
         summaries.append(summarize(name, rows, type_names))
         if restorer is not None and len(items) < len(all_items) and not np.isnan(all_items[0].labels[0]):
             summaries[-1]["detection_all"] = detect_all(all_items, restorer, type_names)
-        by_source = sources(rows)
+        by_source = sources(r["name"] for r in rows)
         if len(by_source) > 1:  # the targets are per dataset (kodak24 and mcmaster)
             for src in by_source:
                 summaries.append(summarize(f"  {src}", [r for r in rows if source_of(r["name"]) == src], type_names))
