@@ -5,6 +5,10 @@
 
 The paper's recipe: AdamW lr 2e-4, linear warm-up then cosine annealing, L1 loss on
 random crops with flips and 90-degree rotations (training/data.py), batch 4 or more.
+`--mse-weight W` adds W * MSE to the L1 loss: with L1 alone the small model never learned
+to remove rain streaks (docs/training.md, session 3: L1 is minimised by leaving a pixel
+alone until the net is more than 50% sure it is a streak, so sparse streaks sit on a
+plateau; the squared term rewards removing them in proportion to that confidence).
 The Prompt Net is trained jointly with binary cross-entropy on the same degraded
 patches. The restorer receives the Prompt Net's probabilities, detached, or - per
 sample, with a probability that falls linearly from 1 to 0 over the first 40% of the
@@ -63,6 +67,11 @@ def save_compact(src: Path, dst: Path) -> None:
     print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB, iteration {ck['iteration']})")
 
 
+def restoration_losses(restored: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L1, MSE) of a restored batch against the clean one; the loss is L1 + w * MSE."""
+    return F.l1_loss(restored, clean), F.mse_loss(restored, clean)
+
+
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     y, x = max(0, (h - size) // 2), max(0, (w - size) // 2)
@@ -115,6 +124,13 @@ def main(argv=None):
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup", type=float, default=0.075, help="warm-up share of the schedule (15 of 200 epochs)")
+    ap.add_argument("--mse-weight", type=float, default=0.0, help="restoration loss = L1 + W * MSE (0: the paper's L1)")
+    ap.add_argument(
+        "--part",
+        choices=["all", "prompt"],
+        default="all",
+        help="all: restorer and Prompt Net jointly; prompt: only the Prompt Net (BCE), the restorer frozen and not run",
+    )
     ap.add_argument("--gt-label-share", type=float, default=0.4, help="share of the schedule over which GT labels fade out")
     ap.add_argument(
         "--mix",
@@ -157,6 +173,9 @@ def main(argv=None):
     resume = torch.load(src, map_location="cpu", weights_only=False) if src else None
     cfg = Config(**resume["config"]) if resume else get_config(a.config)
     model = AllInOne(cfg).to(device)
+    if a.part == "prompt":
+        model.restorer.requires_grad_(False)
+    groups = [list(model.restorer.parameters()), list(model.prompt_net.parameters())]
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     start, wall, rewarm_from = 0, 0.0, None
     if resume:
@@ -216,23 +235,29 @@ def main(argv=None):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits = net.prompt_net.logits(deg) if not ddp else net.module.prompt_net.logits(deg)
             bce = F.binary_cross_entropy_with_logits(logits.float(), labels)
-            p_gt = max(0.0, 1.0 - it / max(1.0, a.gt_label_share * a.iters))
-            use_gt = (torch.rand(deg.shape[0], 1, device=device) < p_gt).float()
-            probs = use_gt * labels + (1 - use_gt) * torch.sigmoid(logits.detach().float())
-            restorer = net.restorer if not ddp else net.module.restorer
-            restored = restorer(deg, probs)
-            l1 = F.l1_loss(restored.float(), clean)
-        loss = l1 + bce
+            if a.part == "all":
+                p_gt = max(0.0, 1.0 - it / max(1.0, a.gt_label_share * a.iters))
+                use_gt = (torch.rand(deg.shape[0], 1, device=device) < p_gt).float()
+                probs = use_gt * labels + (1 - use_gt) * torch.sigmoid(logits.detach().float())
+                restorer = net.restorer if not ddp else net.module.restorer
+                l1, mse = restoration_losses(restorer(deg, probs).float(), clean)
+            else:
+                l1 = mse = torch.zeros((), device=device)
+        loss = l1 + a.mse_weight * mse + bce
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        # Each part is clipped on its own: one global norm would let a spike of the
+        # classifier's BCE gradient shrink the restorer's step (and the other way round).
+        norms = [float(torch.nn.utils.clip_grad_norm_(ps, 1.0)) for ps in groups]
         opt.step()
-        vals = np.array([l1.item(), bce.item()])
+        vals = np.array([l1.item(), mse.item(), bce.item()] + norms)
         ema = vals if ema is None else 0.98 * ema + 0.02 * vals
-        bar.set_postfix(l1=f"{ema[0]:.4f}", bce=f"{ema[1]:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+        bar.set_postfix(l1=f"{ema[0]:.4f}", mse=f"{ema[1]:.5f}", bce=f"{ema[2]:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
         done = it + 1
         if log and (done % 50 == 0):
-            log.write(json.dumps({"it": done, "l1": float(ema[0]), "bce": float(ema[1]), "lr": opt.param_groups[0]["lr"], "wall_s": round(wall + time.time() - t0, 1)}) + "\n")
+            log.write(json.dumps({"it": done, "l1": float(ema[0]), "mse": float(ema[1]), "bce": float(ema[2]),
+                                  "grad_restorer": float(ema[3]), "grad_prompt": float(ema[4]),
+                                  "lr": opt.param_groups[0]["lr"], "wall_s": round(wall + time.time() - t0, 1)}) + "\n")
             log.flush()
         if done % a.ckpt_every == 0 or done == end:
             checkpoint(done)

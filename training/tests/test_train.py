@@ -1,0 +1,75 @@
+"""training/train.py: the loss, one-part training, checkpoints and resuming (tiny config, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training import train as T
+from training.data import TRAIN_FOLDERS
+
+
+def test_restoration_losses_are_l1_and_mse():
+    clean = torch.zeros(1, 3, 4, 4)
+    restored = clean.clone()
+    restored[0, 0, 0, 0] = 0.5  # one wrong pixel out of 48 values
+    l1, mse = T.restoration_losses(restored, clean)
+    assert l1.item() == pytest.approx(0.5 / 48)
+    assert mse.item() == pytest.approx(0.25 / 48)
+
+
+def test_mse_term_rewards_removing_an_uncertain_streak():
+    """Why --mse-weight exists: a pixel that is a bright streak in 30% of the samples that
+    look alike. L1's gradient at "leave it alone" points against removing it (the median
+    is the input), the squared term's points toward removing 30% of it."""
+    rainy = torch.tensor([0.3] * 3 + [0.0] * 7)  # input minus clean: a streak in 3 of 10
+    clean = torch.zeros(10)
+    for w, sign in ((0.0, +1), (20.0, -1)):
+        correction = torch.tensor(0.01, requires_grad=True)  # what the net subtracts, just begun
+        l1, mse = T.restoration_losses(rainy - correction, clean)
+        (l1 + w * mse).backward()
+        # a negative gradient means that subtracting more lowers the loss
+        assert np.sign(correction.grad.item()) == sign, (w, correction.grad)
+
+
+def write_train_root(root, n=2, size=40):
+    rng = np.random.default_rng(0)
+    for folder in TRAIN_FOLDERS:
+        (root / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (size, size + 8, 3), np.uint8)).save(root / folder / f"{i}.png")
+
+
+def run(tmp_path, out, *extra):
+    T.main(["--config", "tiny", "--out", str(out), "--data-root", str(tmp_path / "data"), "--batch", "2",
+            "--patch", "32", "--val-every", "1000", "--ckpt-every", "2", "--valsets", str(tmp_path / "none"),
+            "--threads", "1", *extra])
+    return torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+
+
+def changed(before: dict, after: dict, prefix: str) -> bool:
+    return any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix) and before[k].is_floating_point())
+
+
+def test_train_part_prompt_leaves_restorer_alone_and_resume_continues(tmp_path):
+    write_train_root(tmp_path / "data")
+    first = run(tmp_path, tmp_path / "all", "--iters", "4", "--stop-after", "2", "--mse-weight", "20")
+    assert first["iteration"] == 2 and first["args"]["mse_weight"] == 20.0
+    log = [json.loads(line) for line in (tmp_path / "all" / "log.jsonl").read_text().splitlines()]
+    assert log == []  # the loss is logged every 50 iterations; 2 were run
+    # resuming from <out>/last.pt continues the same schedule to its end
+    second = run(tmp_path, tmp_path / "all")
+    assert second["iteration"] == 4 and "opt" in second
+    assert changed(first["model"], second["model"], "restorer.")
+    assert changed(first["model"], second["model"], "prompt_net.")
+
+    compact = tmp_path / "compact.pt"
+    T.main(["--out", str(tmp_path / "all"), "--save-compact", str(compact)])
+    third = run(tmp_path, tmp_path / "prompt", "--init", str(compact), "--iters", "6", "--part", "prompt")
+    assert third["iteration"] == 6
+    assert not changed(second["model"], third["model"], "restorer.")
+    assert changed(second["model"], third["model"], "prompt_net.")
