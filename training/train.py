@@ -119,6 +119,13 @@ def main(argv=None):
         help="length of the schedule (total iterations; default 20000). When resuming, the checkpoint's "
         "schedule is kept unless this is given, which stretches the cosine to the new length",
     )
+    ap.add_argument(
+        "--fresh-schedule",
+        type=int,
+        default=0,
+        help="run N more iterations on a schedule of their own (warm-up + cosine over those N) instead of "
+        "continuing the checkpoint's; a resume of that run keeps it",
+    )
     ap.add_argument("--stop-after", type=int, default=0, help="stop this run after N more iterations (0: run to the end)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--patch", type=int, default=128)
@@ -178,6 +185,7 @@ def main(argv=None):
     groups = [list(model.restorer.parameters()), list(model.prompt_net.parameters())]
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     start, wall, rewarm_from = 0, 0.0, None
+    a.sched_start = 0  # the schedule's iteration 0 (not 0 after --fresh-schedule)
     if resume:
         model.load_state_dict(resume["model"])
         if "opt" in resume:
@@ -185,7 +193,10 @@ def main(argv=None):
         else:  # compact checkpoint: Adam moments start afresh, so warm the rate up again
             rewarm_from = resume["iteration"]
         start, wall = resume["iteration"], resume.get("wall_s", 0.0)
-        if a.iters is None:
+        a.sched_start = resume["args"].get("sched_start", 0)
+        if a.fresh_schedule:
+            a.sched_start, a.iters, rewarm_from = start, start + a.fresh_schedule, None
+        elif a.iters is None:
             a.iters = resume["args"]["iters"]
         elif a.iters <= start:
             raise SystemExit(f"--iters {a.iters} is not past the checkpoint's iteration {start}")
@@ -199,7 +210,7 @@ def main(argv=None):
     rng = np.random.default_rng([a.seed, rank, start])
     stream = D.batches(images, a.batch, a.patch, rng, mix=D.Mix.parse(a.mix))
     end = a.iters if not a.stop_after else min(a.iters, start + a.stop_after)
-    warmup = max(1, int(a.warmup * a.iters))
+    warmup = max(1, int(a.warmup * (a.iters - a.sched_start)))
     log = open(a.out / "log.jsonl", "a") if rank == 0 else None
     bar = tqdm(range(start, end), initial=start, total=a.iters, disable=rank != 0, dynamic_ncols=True)
     ema = None
@@ -230,7 +241,7 @@ def main(argv=None):
     for it in bar:
         rewarm = 1.0 if rewarm_from is None else min(1.0, (it - rewarm_from + 1) / 200)
         for g in opt.param_groups:
-            g["lr"] = lr_at(it, a.iters, warmup, a.lr) * rewarm
+            g["lr"] = lr_at(it - a.sched_start, a.iters - a.sched_start, warmup, a.lr) * rewarm
         deg, clean, labels = (t.to(device, non_blocking=True) for t in next(stream))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits = net.prompt_net.logits(deg) if not ddp else net.module.prompt_net.logits(deg)

@@ -69,7 +69,7 @@ def test_train_part_prompt_leaves_restorer_alone_and_resume_continues(tmp_path):
 
     compact = tmp_path / "compact.pt"
     T.main(["--out", str(tmp_path / "all"), "--save-compact", str(compact)])
-    third = run(tmp_path, tmp_path / "prompt", "--init", str(compact), "--iters", "6", "--part", "prompt")
-    assert third["iteration"] == 6
+    third = run(tmp_path, tmp_path / "prompt", "--init", str(compact), "--fresh-schedule", "2", "--part", "prompt")
+    assert third["iteration"] == 6 and third["args"]["sched_start"] == 4 and third["args"]["iters"] == 6
     assert not changed(second["model"], third["model"], "restorer.")
     assert changed(second["model"], third["model"], "prompt_net.")
