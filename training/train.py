@@ -148,6 +148,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave the default)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU with AVX-512 bf16, or CUDA)")
+    ap.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="NHWC tensors for training (same function; on the 2-core CPU with --bf16 a step of the small "
+        "config took 1.74 s instead of 1.97 s: oneDNN's depthwise convolutions are much faster in NHWC)",
+    )
     ap.add_argument("--val-every", type=int, default=1000)
     ap.add_argument("--val-per-set", type=int, default=4)
     ap.add_argument("--val-crop", type=int, default=256)
@@ -180,6 +187,8 @@ def main(argv=None):
     resume = torch.load(src, map_location="cpu", weights_only=False) if src else None
     cfg = Config(**resume["config"]) if resume else get_config(a.config)
     model = AllInOne(cfg).to(device)
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)  # before the optimizer and the resume, so both keep NHWC
     if a.part == "prompt":
         model.restorer.requires_grad_(False)
     groups = [list(model.restorer.parameters()), list(model.prompt_net.parameters())]
@@ -243,6 +252,7 @@ def main(argv=None):
         for g in opt.param_groups:
             g["lr"] = lr_at(it - a.sched_start, a.iters - a.sched_start, warmup, a.lr) * rewarm
         deg, clean, labels = (t.to(device, non_blocking=True) for t in next(stream))
+        deg = deg.contiguous(memory_format=fmt)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
             logits = net.prompt_net.logits(deg) if not ddp else net.module.prompt_net.logits(deg)
             bce = F.binary_cross_entropy_with_logits(logits.float(), labels)

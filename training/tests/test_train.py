@@ -73,3 +73,28 @@ def test_train_part_prompt_leaves_restorer_alone_and_resume_continues(tmp_path):
     assert third["iteration"] == 6 and third["args"]["sched_start"] == 4 and third["args"]["iters"] == 6
     assert not changed(second["model"], third["model"], "restorer.")
     assert changed(second["model"], third["model"], "prompt_net.")
+
+
+def test_channels_last_computes_the_same_loss_and_gradients():
+    """--channels-last (the default) only changes the memory layout: the tiny model in NHWC
+    gives the loss and gradients of the NCHW model, window padding and odd windows included."""
+    from training.model import AllInOne, get_config
+
+    torch.manual_seed(0)
+    deg, clean = torch.rand(2, 3, 36, 44), torch.rand(2, 3, 36, 44)
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    results = []
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        torch.manual_seed(1)
+        model = AllInOne(get_config("tiny")).to(memory_format=fmt)
+        x = deg.contiguous(memory_format=fmt)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(model.prompt_net.logits(x), labels)
+        l1, mse = T.restoration_losses(model.restorer(x, labels), clean)
+        loss = l1 + 20 * mse + bce
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert loss_b.item() == pytest.approx(loss_a.item(), rel=1e-5)
+    assert grads_a.keys() == grads_b.keys()
+    for name, g in grads_a.items():
+        torch.testing.assert_close(grads_b[name], g, rtol=1e-3, atol=1e-5, msg=name)
