@@ -186,9 +186,8 @@ def main(argv=None):
     src = ckpt_path if ckpt_path.exists() else a.init
     resume = torch.load(src, map_location="cpu", weights_only=False) if src else None
     cfg = Config(**resume["config"]) if resume else get_config(a.config)
-    model = AllInOne(cfg).to(device)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)  # before the optimizer and the resume, so both keep NHWC
+    model = AllInOne(cfg).to(device, memory_format=fmt)  # before the optimizer and the resume, so both keep NHWC
     if a.part == "prompt":
         model.restorer.requires_grad_(False)
     groups = [list(model.restorer.parameters()), list(model.prompt_net.parameters())]
