@@ -1,0 +1,77 @@
+"""One checkpoint from two: the restorer of one, the Prompt Net of another.
+
+    python training/combine.py --restorer RUN/last.pt --prompt-net training/checkpoints/small.pt \
+        --out training/runs/combo.pt [--note "why"]
+
+Why this exists: the restorer sees the Prompt Net only through its probabilities, so a
+newly trained restorer can ship with an older Prompt Net whose detection measured better
+(docs/training.md, session 6). The result keeps the restorer checkpoint's iteration
+counter and schedule, drops the optimizer state (it belongs to neither half alone) and
+records both sources in its provenance, which the exporter copies into the model file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "training"
+
+import torch  # noqa: E402
+
+from .train import atomic_save  # noqa: E402
+
+PROMPT_PREFIX = "prompt_net."
+
+
+def combine(restorer: dict, prompt_net: dict, note: str) -> dict:
+    """`restorer` with every `prompt_net.*` tensor taken from `prompt_net`.
+
+    Both must be checkpoints of the same config with the same tensor names and shapes;
+    anything else is refused rather than silently producing a file that will not load.
+    """
+    if restorer["config"] != prompt_net["config"]:
+        raise ValueError("the two checkpoints have different configs")
+    a, b = restorer["model"], prompt_net["model"]
+    if a.keys() != b.keys():
+        raise ValueError(f"the two checkpoints name different tensors: {sorted(a.keys() ^ b.keys())[:5]}")
+    swapped = [k for k in a if k.startswith(PROMPT_PREFIX)]
+    if not swapped:
+        raise ValueError(f"no {PROMPT_PREFIX}* tensors to swap")
+    for k in swapped:
+        if a[k].shape != b[k].shape:
+            raise ValueError(f"{k}: shape {tuple(a[k].shape)} against {tuple(b[k].shape)}")
+    out = dict(restorer)
+    out["model"] = {k: (b[k].clone() if k in swapped else v) for k, v in a.items()}
+    out.pop("opt", None)
+    out["provenance"] = {**restorer.get("provenance", {}), "note": note}
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--restorer", type=Path, required=True, help="checkpoint whose restorer (and counter) is kept")
+    ap.add_argument("--prompt-net", type=Path, required=True, help="checkpoint whose Prompt Net is taken")
+    ap.add_argument("--out", type=Path, required=True, help="combined checkpoint, without optimizer state")
+    ap.add_argument("--note", help="provenance note (default: names both sources and their iterations)")
+    a = ap.parse_args(argv)
+    r = torch.load(a.restorer, map_location="cpu", weights_only=False)
+    p = torch.load(a.prompt_net, map_location="cpu", weights_only=False)
+    note = a.note or (
+        f"restorer: {a.restorer} (iteration {r.get('iteration')}); "
+        f"Prompt Net: {a.prompt_net} (iteration {p.get('iteration')})"
+    )
+    try:
+        combined = combine(r, p, note)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_save(combined, a.out)
+    print(f"wrote {a.out} (iteration {combined['iteration']}): {note}")
+
+
+if __name__ == "__main__":
+    main()
