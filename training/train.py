@@ -127,6 +127,20 @@ def main(argv=None):
         "continuing the checkpoint's; a resume of that run keeps it",
     )
     ap.add_argument("--stop-after", type=int, default=0, help="stop this run after N more iterations (0: run to the end)")
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=0,
+        help="stop (with a checkpoint) once this run has trained for S seconds (0: no limit); for a lease of "
+        "fixed length such as an accelerator session. The schedule is not changed",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="DataLoader processes that synthesize batches (0: in the training process, as before). A GPU "
+        "step outruns one process's numpy synthesis",
+    )
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-4)
@@ -179,6 +193,9 @@ def main(argv=None):
     device = torch.device(a.device if a.device != "cuda" else f"cuda:{torch.cuda.current_device()}")
     if a.threads:
         torch.set_num_threads(a.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch and batch sizes: pick the fastest kernels once
+        torch.backends.cuda.matmul.allow_tf32 = True
     a.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(a.seed)
 
@@ -191,7 +208,8 @@ def main(argv=None):
     if a.part == "prompt":
         model.restorer.requires_grad_(False)
     groups = [list(model.restorer.parameters()), list(model.prompt_net.parameters())]
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+    # fused: one kernel for the whole update on CUDA instead of several per tensor
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4, fused=device.type == "cuda")
     start, wall, rewarm_from = 0, 0.0, None
     a.sched_start = 0  # the schedule's iteration 0 (not 0 after --fresh-schedule)
     if resume:
@@ -215,8 +233,15 @@ def main(argv=None):
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
 
     images = D.load_images(a.data_root)
-    rng = np.random.default_rng([a.seed, rank, start])
-    stream = D.batches(images, a.batch, a.patch, rng, mix=D.Mix.parse(a.mix))
+    mix = D.Mix.parse(a.mix)
+    if a.workers:
+        dataset = D.TrainBatches(images, a.batch, a.patch, [a.seed, rank, start], mix=mix)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=a.workers,
+                                             pin_memory=device.type == "cuda", prefetch_factor=4,
+                                             persistent_workers=True)
+        stream = iter(loader)
+    else:  # the draws of every run before --workers existed
+        stream = D.batches(images, a.batch, a.patch, np.random.default_rng([a.seed, rank, start]), mix=mix)
     end = a.iters if not a.stop_after else min(a.iters, start + a.stop_after)
     warmup = max(1, int(a.warmup * (a.iters - a.sched_start)))
     log = open(a.out / "log.jsonl", "a") if rank == 0 else None
@@ -268,18 +293,28 @@ def main(argv=None):
         loss.backward()
         # Each part is clipped on its own: one global norm would let a spike of the
         # classifier's BCE gradient shrink the restorer's step (and the other way round).
-        norms = [float(torch.nn.utils.clip_grad_norm_(ps, 1.0)) for ps in groups]
+        norms = [torch.nn.utils.clip_grad_norm_(ps, 1.0) for ps in groups]
         opt.step()
-        vals = np.array([l1.item(), mse.item(), bce.item()] + norms)
+        # The running means stay on the device and are read every 10 iterations: reading
+        # them each step would make the CPU wait for the GPU to drain its queue.
+        vals = torch.stack([l1.detach(), mse.detach(), bce.detach(), *norms]).double()
         ema = vals if ema is None else 0.98 * ema + 0.02 * vals
-        bar.set_postfix(l1=f"{ema[0]:.4f}", mse=f"{ema[1]:.5f}", bce=f"{ema[2]:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
         done = it + 1
+        if done % 10 == 0 or done == start + 1:
+            e = ema.tolist()
+            bar.set_postfix(l1=f"{e[0]:.4f}", mse=f"{e[1]:.5f}", bce=f"{e[2]:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
         if log and (done % 50 == 0):
-            log.write(json.dumps({"it": done, "l1": float(ema[0]), "mse": float(ema[1]), "bce": float(ema[2]),
-                                  "grad_restorer": float(ema[3]), "grad_prompt": float(ema[4]),
+            e = ema.tolist()
+            log.write(json.dumps({"it": done, "l1": e[0], "mse": e[1], "bce": e[2],
+                                  "grad_restorer": e[3], "grad_prompt": e[4],
                                   "lr": opt.param_groups[0]["lr"], "wall_s": round(wall + time.time() - t0, 1)}) + "\n")
             log.flush()
-        if done % a.ckpt_every == 0 or done == end:
+        out_of_time = bool(a.time_limit) and time.time() - t0 >= a.time_limit
+        if ddp and a.time_limit:  # every rank must stop at the same iteration
+            flag = torch.tensor(float(out_of_time), device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if done % a.ckpt_every == 0 or done == end or out_of_time:
             checkpoint(done)
         if rank == 0 and (done % a.val_every == 0 or done == a.iters):
             v = validate(model, a.valsets, a.val_per_set, a.val_crop, device)
@@ -287,6 +322,10 @@ def main(argv=None):
             tqdm.write(f"[val it {done}] {summary}")
             log.write(json.dumps({"it": done, "val": v}) + "\n")
             log.flush()
+        if out_of_time:
+            if rank == 0:
+                tqdm.write(f"time limit of {a.time_limit:.0f} s reached at iteration {done}")
+            break
     if ddp:
         torch.distributed.destroy_process_group()
 

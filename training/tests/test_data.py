@@ -321,3 +321,18 @@ def test_valsets_are_deterministic_and_loadable(tmp_path):
     meta = json.loads((tmp_path / "a" / "haze" / "labels.json").read_text())
     assert {"beta", "A"} <= set(meta["items"][0]["params"])
     assert D.to_tensor(items[0].input).shape == (1, 3, 48, 64)
+
+
+def test_train_batches_match_batches_per_worker_seed():
+    """TrainBatches in worker w yields exactly batches() with rng [*seed, w], the mix honoured."""
+    mix = D.Mix.parse("clean=0,single=1,pair=0,triple=0,noise=0,rain=1,haze=0")
+    loader = torch.utils.data.DataLoader(D.TrainBatches(fake_images(), 3, 32, [7, 0, 5], mix=mix),
+                                         batch_size=None, num_workers=2)
+    it = iter(loader)
+    first, second = next(it), next(it)  # worker 0's first batch, then worker 1's
+    for got, wid in ((first, 0), (second, 1)):
+        want = next(D.batches(fake_images(), 3, 32, np.random.default_rng([7, 0, 5, wid]), mix=mix))
+        for g, w in zip(got, want):
+            assert torch.equal(g, w)
+        assert torch.equal(got[2], torch.tensor([[0.0, 1.0, 0.0]] * 3))
+    assert not torch.equal(first[0], second[0])

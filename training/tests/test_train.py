@@ -98,3 +98,14 @@ def test_channels_last_computes_the_same_loss_and_gradients():
     assert grads_a.keys() == grads_b.keys()
     for name, g in grads_a.items():
         torch.testing.assert_close(grads_b[name], g, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_workers_synthesize_the_batches_and_time_limit_stops_with_a_checkpoint(tmp_path):
+    """--workers moves synthesis into DataLoader processes (the run still trains and
+    checkpoints); --time-limit 0.001 stops after the first iteration, well before --iters."""
+    write_train_root(tmp_path / "data")
+    ck = run(tmp_path, tmp_path / "w", "--iters", "50", "--workers", "2", "--time-limit", "0.001")
+    assert ck["iteration"] == 1 and ck["args"]["iters"] == 50 and ck["args"]["workers"] == 2
+    # and resuming picks the same schedule up again
+    ck = run(tmp_path, tmp_path / "w", "--workers", "1", "--stop-after", "2")
+    assert ck["iteration"] == 3 and ck["args"]["iters"] == 50
