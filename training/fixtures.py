@@ -14,11 +14,20 @@ Writes, under tests/fixtures/:
   interpreter; metadata `model_bytes` and `model_crc32` identify the file, so the Rust
   test fails loudly when the weights are re-shipped without regenerating this fixture.
 `--check` regenerates into a temporary folder and fails if any byte differs.
+
+Byte identity across machines: every random draw comes from numpy (`Rng`), every
+reference is computed in f64 and rounded once to f32, and BatchNorm is folded in f64, so
+the bytes do not depend on which SIMD kernels torch, MKL or oneDNN pick for the CPU.
+Checked by regenerating under AVX-512, under AVX2 (`ATEN_CPU_CAPABILITY=avx2
+MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2`): identical. Without AVX2
+(`ATEN_CPU_CAPABILITY=default`, SSE4) one value of one fixture (bilinear upsampling)
+moves by one ulp.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import filecmp
 import json
 import math
@@ -46,20 +55,40 @@ SHIPPED_MODEL = ROOT / "assets" / "models" / "allinone-small.safetensors"
 SHIPPED_SAMPLE, SHIPPED_CROP = ROOT / "assets" / "samples" / "rainy.png", (96, 160, 44, 60)
 
 
+class Rng:
+    """Seeded draws that are the same on every CPU.
+
+    torch's CPU sampler takes a vectorized path whose values depend on the instruction
+    set (AVX2 or not), so fixtures drawn with it would not regenerate byte-identically
+    on another machine; numpy's PCG64 draws in f64 with scalar code.
+    """
+
+    def __init__(self, seed: int):
+        import numpy as np
+
+        self._g = np.random.Generator(np.random.PCG64(seed))
+
+    def randn(self, *shape) -> torch.Tensor:
+        return torch.from_numpy(self._g.standard_normal(shape)).float()
+
+    def rand(self, *shape) -> torch.Tensor:
+        return torch.from_numpy(self._g.random(shape)).float()
+
+
 class Case:
     """One op fixture: a node, its inputs and weights; the output comes from ops.py."""
 
-    def __init__(self, gen: torch.Generator, name: str, op: str, desc: str, attrs: dict | None = None):
+    def __init__(self, gen: Rng, name: str, op: str, desc: str, attrs: dict | None = None):
         self.gen, self.name, self.op, self.desc = gen, name, op, desc
         self.attrs = attrs or {}
         self.inputs: list[torch.Tensor] = []
         self.weights: dict[str, torch.Tensor] = {}
 
     def randn(self, *shape, scale=1.0):
-        return torch.randn(*shape, generator=self.gen) * scale
+        return self.gen.randn(*shape) * scale
 
     def uniform(self, lo, hi, *shape):
-        return lo + (hi - lo) * torch.rand(*shape, generator=self.gen)
+        return lo + (hi - lo) * self.gen.rand(*shape)
 
     def input(self, c, h, w, scale=1.0):
         self.inputs.append(self.randn(1, c, h, w, scale=scale))
@@ -78,7 +107,10 @@ class Case:
             "attrs": self.attrs,
             "weights": {slot: slot for slot in self.weights},
         }
-        out = run_node(node, self.inputs, self.weights)
+        # The reference is computed in f64 and rounded to f32: float32 kernels (oneDNN,
+        # MKL, ATen SIMD) pick their reduction order by CPU, so an f32 reference would
+        # differ in the last bit from one machine to the next and --check would fail.
+        out = [o.float() for o in run_node(node, [x.double() for x in self.inputs], {k: v.double() for k, v in self.weights.items()})]
         tensors = {f"input.{i}": x[0].contiguous() for i, x in enumerate(self.inputs)}
         tensors["output.0"] = out[0].contiguous()
         tensors.update(self.weights)
@@ -96,7 +128,7 @@ def conv_case(gen, name, desc, cin, cout, k, h, w, stride=1, padding=None, group
     return c
 
 
-def op_cases(gen: torch.Generator) -> list[Case]:
+def op_cases(gen: Rng) -> list[Case]:
     C = lambda *a, **k: Case(gen, *a, **k)  # noqa: E731
     cases = [
         conv_case(gen, "conv3x3_bias_13x17", "dense 3x3, bias, 5->7, 13x17", 5, 7, 3, 13, 17),
@@ -167,7 +199,7 @@ def op_cases(gen: torch.Generator) -> list[Case]:
     return cases
 
 
-def randomize(model: AllInOne, gen: torch.Generator) -> AllInOne:
+def randomize(model: AllInOne, gen: Rng) -> AllInOne:
     """Seeded random weights that keep activations O(1) through the whole network.
 
     Default initializations leave LayerNorm/BatchNorm at identity and the prompt at
@@ -177,55 +209,58 @@ def randomize(model: AllInOne, gen: torch.Generator) -> AllInOne:
         for name, p in model.named_parameters():
             if p.dim() >= 2 and name.endswith("weight"):
                 fan_in = p[0].numel()
-                p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(fan_in))
+                p.copy_(gen.randn(*p.shape) / math.sqrt(fan_in))
             elif name.endswith("temperature"):
-                p.copy_(0.5 + 2.0 * torch.rand(p.shape, generator=gen))
+                p.copy_(0.5 + 2.0 * gen.rand(*p.shape))
             elif name.endswith("alpha"):
-                p.mul_(0.5 + torch.rand(p.shape, generator=gen))
+                p.mul_(0.5 + gen.rand(*p.shape))
             elif name.endswith(".w1") or name.endswith(".w2"):
-                p.copy_(0.3 + 0.4 * torch.rand(p.shape, generator=gen))
+                p.copy_(0.3 + 0.4 * gen.rand(*p.shape))
             elif name.endswith("components"):
-                p.copy_(torch.rand(p.shape, generator=gen))
+                p.copy_(gen.rand(*p.shape))
             elif p.dim() == 1 and name.endswith("weight"):  # LayerNorm / BatchNorm scale
-                p.copy_(0.5 + torch.rand(p.shape, generator=gen))
+                p.copy_(0.5 + gen.rand(*p.shape))
             else:  # biases
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+                p.copy_(0.1 * gen.randn(*p.shape))
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
+                m.running_mean.copy_(0.1 * gen.randn(*m.running_mean.shape))
+                m.running_var.copy_(0.5 + gen.rand(*m.running_var.shape))
         # Keep the restoration residual visible next to the input image.
         model.restorer.output.weight.mul_(0.5)
     return model.eval()
 
 
-def test_image(h: int, w: int, gen: torch.Generator) -> torch.Tensor:
+def test_image(h: int, w: int, gen: Rng) -> torch.Tensor:
     """A smooth, photo-like synthetic image with edges and texture, in [0, 1]."""
-    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    # f64 for the same reason as the op references: sin/cos SIMD kernels vary by CPU.
+    lin = lambda n: torch.linspace(0, 1, n, dtype=torch.float64)  # noqa: E731
+    yy, xx = torch.meshgrid(lin(h), lin(w), indexing="ij")
     r = 0.5 + 0.4 * torch.sin(6 * xx + 2 * yy)
     g = 0.5 + 0.4 * torch.cos(5 * yy - 3 * xx)
-    b = ((xx - 0.5) ** 2 + (yy - 0.4) ** 2 < 0.08).float() * 0.6 + 0.2
-    img = torch.stack([r, g, b])[None] + 0.05 * torch.randn(1, 3, h, w, generator=gen)
-    return img.clamp(0, 1)
+    b = ((xx - 0.5) ** 2 + (yy - 0.4) ** 2 < 0.08).double() * 0.6 + 0.2
+    img = torch.stack([r, g, b])[None] + 0.05 * gen.randn(1, 3, h, w).double()
+    return img.clamp(0, 1).float()
 
 
 def tiny_model() -> AllInOne:
     torch.manual_seed(0)  # module constructors draw from the global generator
     model = AllInOne(get_config("tiny"))
-    return randomize(model, torch.Generator().manual_seed(1234))
+    return randomize(model, Rng(1234))
 
 
 def generate(out: Path) -> None:
     torch.set_num_threads(1)  # bit-reproducible reductions
     (out / "ops").mkdir(parents=True, exist_ok=True)
-    for case in op_cases(torch.Generator().manual_seed(2024)):
+    for case in op_cases(Rng(2024)):
         case.save(out / "ops")
     model = tiny_model()
     export(model, out / "tiny.safetensors", {"source": "fixtures.py: seeded random weights, not trained"})
-    gen = torch.Generator().manual_seed(7)
+    model64 = copy.deepcopy(model).double()  # f64 reference, see Case.save
+    gen = Rng(7)
     for h, w in E2E_SIZES:
         img = test_image(h, w, gen)
-        restored, probs = model.restore(img)
+        restored, probs = (t.float() for t in model64.restore(img.double()))
         tensors = {"image": img[0].contiguous(), "probs": probs.reshape(-1, 1, 1).contiguous(), "restored": restored[0].contiguous()}
         write_safetensors(out / f"e2e_{h}x{w}.safetensors", tensors, {"model": "tiny.safetensors"})
     shipped_fixture(out)
@@ -239,7 +274,7 @@ def shipped_fixture(out: Path) -> None:
     y, x, h, w = SHIPPED_CROP
     rgb = np.asarray(Image.open(SHIPPED_SAMPLE).convert("RGB"))[y : y + h, x : x + w]
     img = torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
-    restored, probs = FileModel(SHIPPED_MODEL).restore(img)
+    restored, probs = (t.float() for t in FileModel(SHIPPED_MODEL, torch.float64).restore(img.double()))
     tensors = {"image": img[0], "probs": probs.reshape(-1, 1, 1).contiguous(), "restored": restored[0].contiguous()}
     meta = {"model": str(SHIPPED_MODEL.relative_to(ROOT)), "model_bytes": str(len(raw)), "model_crc32": f"{zlib.crc32(raw):08x}"}
     write_safetensors(out / f"shipped_{h}x{w}.safetensors", tensors, meta)

@@ -306,8 +306,9 @@ def load_model_file(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
 class FileModel:
     """The forward pass rebuilt from a model file alone (round trip of the exporter)."""
 
-    def __init__(self, path):
+    def __init__(self, path, dtype: torch.dtype = torch.float32):
         self.doc, self.tensors = load_model_file(path)
+        self.tensors = {k: v.to(dtype) for k, v in self.tensors.items()}
 
     def classify(self, img: torch.Tensor, max_crops: int | None = None) -> torch.Tensor:
         from .model import sample_crops

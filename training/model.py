@@ -329,11 +329,13 @@ class ConvBN(nn.Module):
         return ops.relu(x) if self.relu else x
 
     def folded(self):
-        bn = self.bn
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        weight = self.conv.weight * scale.view(-1, 1, 1, 1)
-        bias = bn.bias - bn.running_mean * scale
-        return weight.detach(), bias.detach()
+        # Folded in f64 and rounded once: f32 kernels may fuse the multiply-add or not
+        # depending on the CPU, and exported files (and fixtures) must not depend on it.
+        bn, dt = self.bn, self.conv.weight.dtype
+        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        weight = self.conv.weight.double() * scale.view(-1, 1, 1, 1)
+        bias = bn.bias.double() - bn.running_mean.double() * scale
+        return weight.to(dt).detach(), bias.to(dt).detach()
 
     def emit(self, g, x, name):
         weight, bias = self.folded()

@@ -10,14 +10,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from training.export import build_document, export
-from training.fixtures import ROOT, randomize
+from training.fixtures import ROOT, Rng, randomize
 from training.graph import FileModel, ModelFileError, load_model_file, save_model_file
 from training.model import CONFIGS, AllInOne
 
 
 def random_model(name, seed=0):
     torch.manual_seed(seed)
-    return randomize(AllInOne(CONFIGS[name]), torch.Generator().manual_seed(seed + 1))
+    return randomize(AllInOne(CONFIGS[name]), Rng(seed + 1))
 
 
 @pytest.mark.parametrize("name,size", [("tiny", (37, 53)), ("small", (45, 61))])
