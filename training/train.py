@@ -13,9 +13,14 @@ The Prompt Net is trained jointly with binary cross-entropy on the same degraded
 patches. The restorer receives the Prompt Net's probabilities, detached, or - per
 sample, with a probability that falls linearly from 1 to 0 over the first 40% of the
 iterations - the ground-truth labels, so it first learns what each prompt means and
-then learns to live with the classifier's mistakes.
+then learns to live with the classifier's mistakes. `--part restorer` trains the restorer
+alone against a frozen Prompt Net run as at inference (BatchNorm on its running
+statistics), for when the shipped Prompt Net is kept; `--ema D` keeps a moving average of
+the weights, which is what --save-compact writes.
 
-Resumes from <out>/last.pt when it exists. Logs JSON lines to <out>/log.jsonl.
+Resumes from <out>/last.pt when it exists, with that run's settings (batch, patch, lr,
+warm-up, loss, part, EMA, mix) unless the command gives others. Logs JSON lines to
+<out>/log.jsonl.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ from . import data as D  # noqa: E402
 from .model import AllInOne, Config, get_config  # noqa: E402
 
 VAL_SETS = ["noise25", "rain", "haze", "haze_hsts", "clean"]
+# Settings that define a run, with their defaults: resuming <out>/last.pt keeps the run's
+# own values for those the command leaves out.
+RUN_SETTINGS = {"batch": 4, "patch": 128, "lr": 2e-4, "warmup": 0.075, "mse_weight": 0.0, "part": "all",
+                "ema": 0.0, "mix": ""}
 
 
 def lr_at(it: int, total: int, warmup: int, base: float) -> float:
@@ -59,9 +68,17 @@ def atomic_save(obj, path: Path) -> None:
 
 def save_compact(src: Path, dst: Path) -> None:
     """Weights, schedule position and provenance without the optimizer state (a third
-    of the size): what gets committed so that a later session can resume training."""
+    of the size): what gets committed so that a later session can resume training.
+
+    When the run kept an exponential moving average of its weights (--ema), the compact
+    checkpoint holds the averaged weights: they are what gets exported and shipped, and a
+    later run resumes from them (its average starts again from them)."""
     ck = torch.load(src, map_location="cpu", weights_only=False)
     ck.pop("opt", None)
+    ema = ck.pop("ema", None)
+    if ema is not None:
+        ck["model"] = {k: ema[k].to(v.dtype) if k in ema else v for k, v in ck["model"].items()}
+        ck["provenance"] = {**ck.get("provenance", {}), "ema_decay": ck["args"].get("ema")}
     dst.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(ck, dst)
     print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB, iteration {ck['iteration']})")
@@ -70,6 +87,40 @@ def save_compact(src: Path, dst: Path) -> None:
 def restoration_losses(restored: torch.Tensor, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(L1, MSE) of a restored batch against the clean one; the loss is L1 + w * MSE."""
     return F.l1_loss(restored, clean), F.mse_loss(restored, clean)
+
+
+class WeightAverage:
+    """Exponential moving average of a model's floating-point state (Polyak averaging).
+
+    Why: at batch 4 the weights wander from step to step; in-training validation of the
+    synthetic haze crops swung by 3-5 dB between checkpoints 500 iterations apart
+    (docs/training.md, sessions 6-8). The average over the last ~1/(1-decay) steps keeps
+    what the steps agree on. The decay ramps up as (1+n)/(10+n) so a fresh average is
+    not dominated by its starting point. Buffers that are not floating point (BatchNorm's
+    counter) are copied.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float, state: dict | None = None, steps: int = 0):
+        self.decay, self.steps = decay, steps
+        live = model.state_dict()
+        src = state if state is not None else live
+        self.state = {k: src[k].detach().clone().float() for k in live if live[k].is_floating_point()}
+        self._pairs = None
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        live = model.state_dict()
+        if self._pairs is None:
+            keys = list(self.state)
+            self._pairs = (keys, [self.state[k] for k in keys])
+        keys, avg = self._pairs
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_lerp_(avg, [live[k].detach().float() for k in keys], 1.0 - d)
+        self.steps += 1
+
+    def copy_to(self, model: torch.nn.Module) -> None:
+        live = model.state_dict()
+        model.load_state_dict({k: self.state[k].to(v.dtype) if k in self.state else v for k, v in live.items()})
 
 
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
@@ -141,21 +192,27 @@ def main(argv=None):
         help="DataLoader processes that synthesize batches (0: in the training process, as before). A GPU "
         "step outruns one process's numpy synthesis",
     )
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--patch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--warmup", type=float, default=0.075, help="warm-up share of the schedule (15 of 200 epochs)")
-    ap.add_argument("--mse-weight", type=float, default=0.0, help="restoration loss = L1 + W * MSE (0: the paper's L1)")
+    ap.add_argument("--batch", type=int, help="patches per step (default 4)")
+    ap.add_argument("--patch", type=int, help="patch side in pixels (default 128)")
+    ap.add_argument("--lr", type=float, help="peak learning rate (default 2e-4)")
+    ap.add_argument("--warmup", type=float, help="warm-up share of the schedule (default 0.075: 15 of 200 epochs)")
+    ap.add_argument("--mse-weight", type=float, help="restoration loss = L1 + W * MSE (default 0: the paper's L1)")
     ap.add_argument(
         "--part",
-        choices=["all", "prompt"],
-        default="all",
-        help="all: restorer and Prompt Net jointly; prompt: only the Prompt Net (BCE), the restorer frozen and not run",
+        choices=["all", "prompt", "restorer"],
+        help="all: restorer and Prompt Net jointly; prompt: only the Prompt Net (BCE), the restorer frozen and "
+        "not run; restorer: only the restorer, fed the frozen Prompt Net's probabilities (eval mode, as at "
+        "inference), which saves the classifier's backward pass when its weights are kept anyway (default all)",
+    )
+    ap.add_argument(
+        "--ema",
+        type=float,
+        help="keep an exponential moving average of the weights with this decay (e.g. 0.999); validation "
+        "reports it beside the raw weights, and --save-compact writes it (default 0: off)",
     )
     ap.add_argument("--gt-label-share", type=float, default=0.4, help="share of the schedule over which GT labels fade out")
     ap.add_argument(
         "--mix",
-        default="",
         help="sample mix, e.g. 'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2' "
         "(default: the recipe's 10%% clean, 60%% one type, 25%% two, 5%% three, types equally likely)",
     )
@@ -202,11 +259,19 @@ def main(argv=None):
     ckpt_path = a.out / "last.pt"
     src = ckpt_path if ckpt_path.exists() else a.init
     resume = torch.load(src, map_location="cpu", weights_only=False) if src else None
+    # A resumed run keeps its own settings unless the command changes them; a run started
+    # from another run's weights (--init) starts from the defaults.
+    own = resume["args"] if resume and src == ckpt_path else {}
+    for k, default in RUN_SETTINGS.items():
+        if getattr(a, k) is None:
+            setattr(a, k, own.get(k, default))
     cfg = Config(**resume["config"]) if resume else get_config(a.config)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     model = AllInOne(cfg).to(device, memory_format=fmt)  # before the optimizer and the resume, so both keep NHWC
     if a.part == "prompt":
         model.restorer.requires_grad_(False)
+    if a.part == "restorer":
+        model.prompt_net.requires_grad_(False)
     groups = [list(model.restorer.parameters()), list(model.prompt_net.parameters())]
     # fused: one kernel for the whole update on CUDA instead of several per tensor
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4, fused=device.type == "cuda")
@@ -230,6 +295,11 @@ def main(argv=None):
             print(f"resumed {src} at iteration {start}/{a.iters}")
     if a.iters is None:
         a.iters = 20000
+    average = None
+    if a.ema:
+        kept = resume.get("ema") if resume and "opt" in resume else None
+        average = WeightAverage(model, a.ema, kept, resume.get("ema_steps", 0) if kept is not None else 0)
+        shadow = AllInOne(cfg).to(device, memory_format=fmt)  # the average, loaded for validation
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
 
     images = D.load_images(a.data_root)
@@ -249,6 +319,13 @@ def main(argv=None):
     ema = None
     t0 = time.time()
 
+    def freeze_modes():
+        # A frozen Prompt Net runs as at inference: BatchNorm on its running statistics.
+        if a.part == "restorer":
+            model.prompt_net.eval()
+
+    freeze_modes()
+
     def checkpoint(it):
         if rank != 0:
             return
@@ -259,6 +336,7 @@ def main(argv=None):
             "iteration": it,
             "wall_s": wall + time.time() - t0,
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+            **({"ema": average.state, "ema_steps": average.steps} if average else {}),
             "provenance": {
                 "trained_by": "training/train.py",
                 "data": "shared/data/train (bsd390, train400, urban60) with synthetic noise/rain/haze",
@@ -278,9 +356,11 @@ def main(argv=None):
         deg, clean, labels = (t.to(device, non_blocking=True) for t in next(stream))
         deg = deg.contiguous(memory_format=fmt)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
-            logits = net.prompt_net.logits(deg) if not ddp else net.module.prompt_net.logits(deg)
-            bce = F.binary_cross_entropy_with_logits(logits.float(), labels)
-            if a.part == "all":
+            prompt_net = net.prompt_net if not ddp else net.module.prompt_net
+            with torch.set_grad_enabled(a.part != "restorer"):
+                logits = prompt_net.logits(deg)
+            bce = F.binary_cross_entropy_with_logits(logits.float(), labels)  # logged only when frozen
+            if a.part in ("all", "restorer"):
                 p_gt = max(0.0, 1.0 - it / max(1.0, a.gt_label_share * a.iters))
                 use_gt = (torch.rand(deg.shape[0], 1, device=device) < p_gt).float()
                 probs = use_gt * labels + (1 - use_gt) * torch.sigmoid(logits.detach().float())
@@ -288,13 +368,15 @@ def main(argv=None):
                 l1, mse = restoration_losses(restorer(deg, probs).float(), clean)
             else:
                 l1 = mse = torch.zeros((), device=device)
-        loss = l1 + a.mse_weight * mse + bce
+        loss = l1 + a.mse_weight * mse + (bce if a.part != "restorer" else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         # Each part is clipped on its own: one global norm would let a spike of the
         # classifier's BCE gradient shrink the restorer's step (and the other way round).
         norms = [torch.nn.utils.clip_grad_norm_(ps, 1.0) for ps in groups]
         opt.step()
+        if average:
+            average.update(model)
         # The running means stay on the device and are read every 10 iterations: reading
         # them each step would make the CPU wait for the GPU to drain its queue.
         vals = torch.stack([l1.detach(), mse.detach(), bce.detach(), *norms]).double()
@@ -318,9 +400,16 @@ def main(argv=None):
             checkpoint(done)
         if rank == 0 and (done % a.val_every == 0 or done == a.iters):
             v = validate(model, a.valsets, a.val_per_set, a.val_crop, device)
+            freeze_modes()
             summary = " ".join(f"{k}:{x['psnr']:.2f}/{x['psnr_input']:.2f}dB acc{x['label_acc']:.2f}" for k, x in v.items())
             tqdm.write(f"[val it {done}] {summary}")
-            log.write(json.dumps({"it": done, "val": v}) + "\n")
+            record = {"it": done, "val": v}
+            if average:
+                average.copy_to(shadow)
+                record["val_ema"] = validate(shadow, a.valsets, a.val_per_set, a.val_crop, device)
+                summary = " ".join(f"{k}:{x['psnr']:.2f}dB acc{x['label_acc']:.2f}" for k, x in record["val_ema"].items())
+                tqdm.write(f"[val it {done} ema] {summary}")
+            log.write(json.dumps(record) + "\n")
             log.flush()
         if out_of_time:
             if rank == 0:

@@ -109,3 +109,47 @@ def test_workers_synthesize_the_batches_and_time_limit_stops_with_a_checkpoint(t
     # and resuming picks the same schedule up again
     ck = run(tmp_path, tmp_path / "w", "--workers", "1", "--stop-after", "2")
     assert ck["iteration"] == 3 and ck["args"]["iters"] == 50
+
+
+def test_part_restorer_keeps_the_prompt_net_exactly_and_ema_goes_into_the_compact_checkpoint(tmp_path):
+    """--part restorer trains the restorer alone against the frozen Prompt Net in eval mode
+    (its BatchNorm statistics stay put too); --ema keeps an average that resumes with the
+    run and that --save-compact writes as the weights."""
+    write_train_root(tmp_path / "data")
+    run(tmp_path, tmp_path / "all", "--iters", "2")
+    init = tmp_path / "init.pt"
+    T.main(["--out", str(tmp_path / "all"), "--save-compact", str(init)])
+    start = torch.load(init, map_location="cpu", weights_only=False)
+
+    first = run(tmp_path, tmp_path / "r", "--init", str(init), "--fresh-schedule", "6", "--stop-after", "3",
+                "--part", "restorer", "--ema", "0.5", "--mse-weight", "20")
+    model, ema = first["model"], first["ema"]
+    assert first["iteration"] == 5 and first["ema_steps"] == 3
+    assert not changed(start["model"], model, "prompt_net.")  # weights and running statistics
+    assert changed(start["model"], model, "restorer.")
+    assert all(torch.equal(ema[k], model[k].float()) for k in ema if k.startswith("prompt_net."))
+    assert any(not torch.equal(ema[k], model[k]) for k in ema if k.startswith("restorer."))
+
+    second = run(tmp_path, tmp_path / "r")  # resumes the average with the run
+    assert second["iteration"] == 8 and second["ema_steps"] == 6
+    compact = tmp_path / "compact.pt"
+    T.main(["--out", str(tmp_path / "r"), "--save-compact", str(compact)])
+    c = torch.load(compact, map_location="cpu", weights_only=False)
+    assert "ema" not in c and "opt" not in c and c["provenance"]["ema_decay"] == 0.5
+    for k, v in c["model"].items():
+        expect = second["ema"][k].to(v.dtype) if k in second["ema"] else second["model"][k]
+        assert torch.equal(v, expect), k
+
+
+def test_weight_average_follows_the_decay():
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    avg = T.WeightAverage(net, decay=0.9)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    avg.update(net)  # first step: decay min(0.9, 1/10) = 0.1 -> 0.9 of the way
+    assert avg.state["weight"].item() == pytest.approx(0.9)
+    for _ in range(200):
+        avg.update(net)
+    assert avg.state["weight"].item() == pytest.approx(1.0, abs=1e-6)
