@@ -10,8 +10,8 @@
 #    iteration (a bigger batch that is nearly free per step is more samples for the
 #    same schedule), and size a fresh warm-up + cosine schedule to the seconds left, so
 #    the learning rate reaches 0 inside the lease. --time-limit guards the end.
-# 3. Save the weights (no optimizer state) to $OUT in parts under the 16 MiB a returned
-#    file may have; here: cat gpu.pt.part* > gpu.pt.
+# 3. Save the weights (their moving average when EMA > 0; no optimizer state) to $OUT in
+#    parts under the 16 MiB a returned file may have; here: cat gpu.pt.part* > gpu.pt.
 # DEVICE=cpu with a tiny INIT and small CAL_BATCHES dry-runs the whole script on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,8 @@ WORKERS=${WORKERS:-12}
 LR=${LR:-3e-4}
 CAL_BATCHES=${CAL_BATCHES:-64 128}
 PATCH=${PATCH:-128}
+EMA=${EMA:-0.999}    # weight average; gpu.pt holds it (0: off)
+PART=${PART:-all}    # all: restorer and Prompt Net; restorer: the Prompt Net of INIT kept frozen
 MARGIN=${MARGIN:-45}  # start-up of the main run and saving, seconds
 PY=${PY:-python3}
 OUT=${OUT:-training/runs/device-out}
@@ -34,7 +36,7 @@ mkdir -p "$OUT" "$WORK"
 rm -rf "$WORK"/cal-* "$WORK"/main
 
 common=(--device "$DEVICE" --bf16 --data-root "$DATA" --init "$INIT" --patch "$PATCH" --mse-weight 20
-  --mix "$MIX" --warmup 0.05 --lr "$LR" --workers "$WORKERS" --val-every 100000000
+  --mix "$MIX" --warmup 0.05 --lr "$LR" --workers "$WORKERS" --ema "$EMA" --part "$PART" --val-every 100000000
   --valsets "$WORK/no-valsets" --ckpt-every 100000000)
 
 for b in $CAL_BATCHES; do
