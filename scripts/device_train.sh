@@ -29,7 +29,7 @@ MARGIN=${MARGIN:-45}  # start-up of the main run and saving, seconds
 PY=${PY:-python3}
 OUT=${OUT:-training/runs/device-out}
 WORK=${WORK:-/tmp/device-train}
-MIX="clean=0.15,single=0.6,pair=0.2,triple=0.05,noise=1.1,rain=2.5,haze=0.8"
+MIX=${MIX:-"clean=0.15,single=0.6,pair=0.2,triple=0.05,noise=1.1,rain=2.5,haze=0.8"}
 export PYTHONUNBUFFERED=1
 t_start=$(date +%s)
 mkdir -p "$OUT" "$WORK"
