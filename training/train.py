@@ -379,7 +379,8 @@ def main(argv=None):
             average.update(model)
         # The running means stay on the device and are read every 10 iterations: reading
         # them each step would make the CPU wait for the GPU to drain its queue.
-        vals = torch.stack([l1.detach(), mse.detach(), bce.detach(), *norms]).double()
+        # (A frozen part's norm is a CPU zero: clip_grad_norm_ of no gradients.)
+        vals = torch.stack([l1.detach(), mse.detach(), bce.detach(), *(n.to(device) for n in norms)]).double()
         ema = vals if ema is None else 0.98 * ema + 0.02 * vals
         done = it + 1
         if done % 10 == 0 or done == start + 1:
