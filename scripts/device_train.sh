@@ -53,7 +53,7 @@ done
 
 elapsed=$(( $(date +%s) - t_start ))
 plan=$($PY - "$WORK" "$BUDGET" "$elapsed" "$MARGIN" "$INIT" "$KNOWN" $CAL_BATCHES <<'EOF'
-import json, sys
+import json, os, sys
 import torch
 work, budget, elapsed, margin, init, known, *batches = sys.argv[1:]
 init_ck = torch.load(init, map_location="cpu", weights_only=False)
@@ -62,18 +62,15 @@ if known:
     b, t, s = known.split(":")
     per_iter[int(b)], startup[int(b)] = float(t), float(s)
 for b in map(int, batches):
-    try:
-        log = [json.loads(l) for l in open(f"{work}/cal-{b}/log.jsonl")]
-    except OSError:
-        continue  # this batch's calibration failed
+    if not os.path.exists(f"{work}/cal-{b}/last.pt"):
+        continue  # train.py saves when it stops, so this batch's calibration failed
+    log = [json.loads(l) for l in open(f"{work}/cal-{b}/log.jsonl")]
     walls = [r["wall_s"] for r in log if "l1" in r]
     if len(walls) >= 2:  # iterations 50-100: the steady state
         per_iter[b] = (walls[1] - walls[0]) / 50
         # The first iterations also pay for the loader workers' start and cuDNN's kernel
         # search (52 s on the H100 in session 11), inside --time-limit's clock.
         startup[b] = max(0.0, walls[0] - init_ck.get("wall_s", 0.0) - 50 * per_iter[b])
-    elif len(walls) == 0 and not __import__("os").path.exists(f"{work}/cal-{b}/last.pt"):
-        continue
     else:  # stopped by its time limit first: the whole run, start-up included (an over-estimate)
         ck = torch.load(f"{work}/cal-{b}/last.pt", map_location="cpu", weights_only=False)
         per_iter[b] = (ck["wall_s"] - init_ck.get("wall_s", 0.0)) / (ck["iteration"] - init_ck["iteration"])
