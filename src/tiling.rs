@@ -3,9 +3,10 @@
 //! tiles when the device runs out of memory.
 //!
 //! Layout: along each axis the tiles are `tile` long and start every `tile - overlap`
-//! pixels (rounded down to a multiple of `align`, so the network's windows and
-//! down-sampling stay aligned with the whole-image grid); the last tile is moved back to
-//! end at the image edge. Every tile has the same size, so one prepared forward serves all.
+//! pixels (the overlap cut to at most half a tile; the step rounded down to a multiple of
+//! `align`, so the network's windows and down-sampling stay aligned with the whole-image
+//! grid); the last tile is moved back to end at the image edge. Every tile has the same
+//! size, so one prepared forward serves all.
 //!
 //! Blending: each tile's output is weighted by a separable raised-cosine ramp that rises
 //! from ~0 to 1 across each overlap it shares with a neighbour (and is 1 elsewhere,
@@ -33,7 +34,9 @@ pub fn axis_starts(side: usize, tile: usize, overlap: usize, align: usize) -> Ve
         return vec![0];
     }
     let align = align.max(1);
-    let overlap = overlap.min(tile.saturating_sub(1));
+    // At most half a tile: a larger overlap (e.g. `--tile 24` with the default overlap 32)
+    // would start a tile every pixel and run hundreds of forwards for no better blend.
+    let overlap = overlap.min(tile / 2);
     let mut stride = (tile - overlap) / align * align;
     if stride == 0 {
         stride = (tile - overlap).max(1);
@@ -367,6 +370,8 @@ mod tests {
         for p in s.windows(2) {
             assert!(p[1] - p[0] <= 48 && p[1] > p[0]);
         }
+        // An overlap past half the tile is cut to half: tiles start every 12, not every 1.
+        assert_eq!(axis_starts(40, 24, 32, 4), vec![0, 12, 16]);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use wgpu_restore::ensemble::restore_x8;
+use wgpu_restore::tiling::TileOptions;
 use wgpu_restore::{Model, Shape, Tensor};
 
 fn tiny() -> &'static Model {
@@ -50,6 +52,30 @@ fn check_e2e(name: &str) {
     let moved = restored.max_abs_diff(&image);
     println!("{name}: output differs from input by up to {moved:.3}");
     assert!(moved > 1e-3, "the restoration network did nothing");
+
+    // The x8 self-ensemble against training/ensemble.py (both fixtures are non-square, so
+    // the quarter turns run at the transposed size).
+    let rt = common::runtime();
+    let want = common::to_tensor("restored_x8", &file.tensors["restored_x8"]);
+    let probs = &file.tensors["probs"].data;
+    let opts = TileOptions::for_runtime(rt);
+    let mut steps = Vec::new();
+    let (got, report) = restore_x8(rt, tiny(), &image, probs, &opts, &mut |d, t| {
+        steps.push((d, t))
+    })
+    .unwrap();
+    let err = got.max_abs_diff(&want);
+    let changed = want.max_abs_diff(&restored);
+    println!(
+        "{name}: x8 self-ensemble max abs err {err:.2e} (it moves the output by {changed:.2e})"
+    );
+    assert!(err <= 1e-3, "{name}: self-ensemble differs by {err}");
+    assert!(
+        changed > 1e-2,
+        "the fixture's ensemble equals the single pass"
+    );
+    assert_eq!((report.tile, report.tiles), (None, 8));
+    assert_eq!(steps.last(), Some(&(8, 8)), "progress counts all 8 passes");
 }
 
 #[test]

@@ -39,7 +39,8 @@ CACHE = D.REPO / "training" / "baseline_cache.json"  # tracked: CBM3D takes minu
 class Restorer:
     """A model file (run by the graph interpreter) or a training checkpoint."""
 
-    def __init__(self, model: Path | None, checkpoint: Path | None):
+    def __init__(self, model: Path | None, checkpoint: Path | None, ensemble: bool = False):
+        self.ensemble = ensemble
         if checkpoint:
             from .export import load_checkpoint
 
@@ -54,7 +55,7 @@ class Restorer:
     @torch.no_grad()
     def __call__(self, img_u8: np.ndarray):
         x = D.to_tensor(img_u8)
-        out, probs = self.net.restore(x)
+        out, probs = self.net.restore(x, ensemble=self.ensemble)
         return out[0].clamp(0, 1).permute(1, 2, 0).numpy(), probs.flatten().numpy()
 
     @torch.no_grad()
@@ -185,10 +186,11 @@ def main(argv=None):
     )
     ap.add_argument("--json", type=Path, help="write per-image results and the summary here")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (ensemble.py): 8 forwards per image")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    restorer = Restorer(a.model, a.checkpoint) if (a.model or a.checkpoint) else None
+    restorer = Restorer(a.model, a.checkpoint, a.ensemble) if (a.model or a.checkpoint) else None
     type_names = restorer.names if restorer else list(D.DEGRADATIONS)
     cache = json.loads(CACHE.read_text()) if CACHE.exists() else {}
     summaries, per_image = [], {}
@@ -220,10 +222,12 @@ def main(argv=None):
         if a.baselines:
             CACHE.parent.mkdir(parents=True, exist_ok=True)
             CACHE.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    if a.ensemble:
+        print("model outputs: x8 self-ensemble")
     print_table(summaries)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"summary": summaries, "images": per_image}, indent=1))
+        a.json.write_text(json.dumps({"ensemble": a.ensemble, "summary": summaries, "images": per_image}, indent=1))
         print(f"wrote {a.json}")
 
 

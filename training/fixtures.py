@@ -261,7 +261,13 @@ def generate(out: Path) -> None:
     for h, w in E2E_SIZES:
         img = test_image(h, w, gen)
         restored, probs = (t.float() for t in model64.restore(img.double()))
-        tensors = {"image": img[0].contiguous(), "probs": probs.reshape(-1, 1, 1).contiguous(), "restored": restored[0].contiguous()}
+        restored_x8 = model64.restore(img.double(), ensemble=True)[0].float()  # ensemble.py
+        tensors = {
+            "image": img[0].contiguous(),
+            "probs": probs.reshape(-1, 1, 1).contiguous(),
+            "restored": restored[0].contiguous(),
+            "restored_x8": restored_x8[0].contiguous(),
+        }
         write_safetensors(out / f"e2e_{h}x{w}.safetensors", tensors, {"model": "tiny.safetensors"})
     shipped_fixture(out)
 

@@ -318,8 +318,17 @@ class FileModel:
         outs = [run_function(self.doc, self.tensors, "classify", {"crop": c})["probs"] for c in crops]
         return torch.stack(outs).mean(0).flatten(1)
 
-    def restore(self, img: torch.Tensor, probs: torch.Tensor | None = None):
+    def restore(self, img: torch.Tensor, probs: torch.Tensor | None = None, ensemble: bool = False):
+        """Restored image and the probabilities used; `ensemble`: x8 self-ensemble (ensemble.py)."""
         if probs is None:
             probs = self.classify(img)
-        out = run_function(self.doc, self.tensors, "restore", {"image": img, "probs": probs.reshape(1, -1, 1, 1)})
-        return out["restored"], probs
+        p = probs.reshape(1, -1, 1, 1)
+
+        def once(x):
+            return run_function(self.doc, self.tensors, "restore", {"image": x, "probs": p})["restored"]
+
+        if ensemble:
+            from .ensemble import self_ensemble
+
+            return self_ensemble(once, img), probs
+        return once(img), probs

@@ -445,9 +445,14 @@ class AllInOne(nn.Module):
         return torch.stack([self.prompt_net(c) for c in crops]).mean(0)
 
     @torch.no_grad()
-    def restore(self, img: torch.Tensor, probs: torch.Tensor | None = None):
+    def restore(self, img: torch.Tensor, probs: torch.Tensor | None = None, ensemble: bool = False):
+        """Restored image and the probabilities used; `ensemble`: x8 self-ensemble (ensemble.py)."""
         if probs is None:
             probs = self.classify(img)
+        if ensemble:
+            from .ensemble import self_ensemble
+
+            return self_ensemble(lambda x: self.restorer(x, probs), img), probs
         return self.restorer(img, probs), probs
 
 

@@ -1,4 +1,5 @@
-//! The small settings file: the last folder used to open or save images.
+//! The small settings file: the last folder used to open or save images, and whether to
+//! restore with the x8 self-ensemble.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,9 @@ pub struct Config {
     /// The folder of the last image opened or saved.
     #[serde(default)]
     pub last_folder: Option<PathBuf>,
+    /// Restore with the x8 self-ensemble (`wgpu_restore::ensemble`): 8 times slower.
+    #[serde(default)]
+    pub self_ensemble: bool,
 }
 
 impl Config {
@@ -51,9 +55,17 @@ mod tests {
         assert_eq!(Config::load(&p), Config::default());
         let c = Config {
             last_folder: Some("/tmp/photos".into()),
+            self_ensemble: true,
         };
         c.save(&p).unwrap();
         assert_eq!(Config::load(&p), c);
+        // Files written before a setting existed keep their other settings.
+        std::fs::write(&p, br#"{"last_folder": "/x"}"#).unwrap();
+        assert_eq!(
+            Config::load(&p).last_folder.as_deref(),
+            Some(Path::new("/x"))
+        );
+        assert!(!Config::load(&p).self_ensemble);
         std::fs::write(&p, b"not json").unwrap();
         assert_eq!(Config::load(&p), Config::default());
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
+use wgpu_restore::ensemble::restore_x8_cancellable;
 use wgpu_restore::image_io::{self, Image};
 use wgpu_restore::tiling::{is_out_of_memory, restore_tiled_cancellable, TileOptions};
 use wgpu_restore::{Error, Model, Runtime, Tensor};
@@ -32,6 +33,8 @@ pub struct Job {
     pub source: Option<Arc<Image>>,
     /// Probabilities to restore with; `None`: classify first and use the result.
     pub probs: Option<Vec<f32>>,
+    /// Average the 8 flips and rotations (x8 self-ensemble).
+    pub ensemble: bool,
     pub cancel: Arc<AtomicBool>,
 }
 
@@ -55,6 +58,8 @@ pub struct Restored {
     /// Tile side used, `None` for a whole-image forward.
     pub tile: Option<usize>,
     pub tiles: usize,
+    /// Whether it was the x8 self-ensemble.
+    pub ensemble: bool,
 }
 
 /// Starts the worker thread. `wake` is called after every event (the UI asks for a repaint).
@@ -149,6 +154,7 @@ fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
         &source.rgb,
         &probs,
         &opts,
+        job.ensemble,
         &job.cancel,
         &mut progress,
     ) {
@@ -159,6 +165,7 @@ fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
             seconds: start.elapsed().as_secs_f64(),
             tile,
             tiles,
+            ensemble: job.ensemble,
         }))),
         Ok(None) => send(Event::Cancelled(id)),
         Err(e) => send(Event::Failed(
@@ -178,21 +185,27 @@ pub fn problem(e: &Error) -> String {
     }
 }
 
-/// Tiled restoration exactly as in the CLI (`wgpu_restore::tiling`), checking `cancel`
-/// between tiles. Returns `None` when cancelled; else the image, the tile side (`None`:
-/// one whole-image forward) and the number of tiles.
-#[allow(clippy::type_complexity)]
+/// Tiled restoration exactly as in the CLI (`wgpu_restore::tiling`, and
+/// `wgpu_restore::ensemble` when `ensemble`), checking `cancel` between tiles. Returns
+/// `None` when cancelled; else the image, the tile side (`None`: one whole-image forward)
+/// and the number of tiles (over all 8 passes of an ensemble).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn restore_cancellable(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
     probs: &[f32],
     opts: &TileOptions,
+    ensemble: bool,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, Option<usize>, usize)>, Error> {
-    restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)
-        .map(|r| r.map(|(img, report)| (img, report.tile, report.tiles)))
+    let restored = if ensemble {
+        restore_x8_cancellable(rt, model, image, probs, opts, cancel, progress)
+    } else {
+        restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)
+    };
+    restored.map(|r| r.map(|(img, report)| (img, report.tile, report.tiles)))
 }
 
 /// The device descriptor for a device shared by the window and the runtime: the adapter's

@@ -74,6 +74,10 @@ pub struct Item {
     pub seconds: Option<f64>,
     /// Tile side and count of the last restoration.
     pub tiling: Option<(Option<usize>, usize)>,
+    /// Whether the shown result is an x8 self-ensemble.
+    pub ensembled: bool,
+    /// Whether the queued or running job is an x8 self-ensemble.
+    ensemble_job: bool,
     pub saved_to: Option<PathBuf>,
     before: Option<TextureHandle>,
     after: Option<TextureHandle>,
@@ -90,6 +94,9 @@ impl Item {
         }
         match (&self.status, self.seconds) {
             (Status::Done, Some(s)) => format!("done in {s:.2} s"),
+            (Status::Restoring { done, total }, _) if self.ensemble_job => {
+                format!("restoring (x8 self-ensemble)… step {done}/{total}")
+            }
             (s, _) => s.text(),
         }
     }
@@ -218,6 +225,7 @@ impl RestoreApp {
                 path: path.clone(),
                 source: None,
                 probs: None,
+                ensemble: self.config.self_ensemble,
                 cancel: cancel.clone(),
             });
             last = path.parent().map(Path::to_path_buf);
@@ -234,6 +242,8 @@ impl RestoreApp {
                 used_probs: None,
                 seconds: None,
                 tiling: None,
+                ensembled: false,
+                ensemble_job: self.config.self_ensemble,
                 saved_to: None,
                 before: None,
                 after: None,
@@ -256,9 +266,22 @@ impl RestoreApp {
             return;
         }
         self.config.last_folder = Some(dir);
+        self.save_config("the folder");
+    }
+
+    /// Restore the images opened from now on, and "Restore again", with the x8
+    /// self-ensemble (8 times slower); remembered in the settings file.
+    pub fn set_self_ensemble(&mut self, on: bool) {
+        if self.config.self_ensemble != on {
+            self.config.self_ensemble = on;
+            self.save_config("the self-ensemble setting");
+        }
+    }
+
+    fn save_config(&mut self, what: &str) {
         if let Some(p) = &self.config_path {
             if let Err(e) = self.config.save(p) {
-                self.errors.push(format!("cannot remember the folder: {e}"));
+                self.errors.push(format!("cannot remember {what}: {e}"));
             }
         }
     }
@@ -266,6 +289,7 @@ impl RestoreApp {
     /// Restores the selected item again with its current probabilities (manual or
     /// automatic). Returns false when it cannot (nothing loaded, or busy).
     pub fn restore_again(&mut self) -> bool {
+        let ensemble = self.config.self_ensemble;
         let Some(item) = self.selected_mut() else {
             return false;
         };
@@ -279,11 +303,13 @@ impl RestoreApp {
         };
         item.cancel = Arc::new(AtomicBool::new(false));
         item.status = Status::Queued;
+        item.ensemble_job = ensemble;
         let job = Job {
             item: item.id,
             path: item.path.clone(),
             source: item.source.clone(),
             probs,
+            ensemble,
             cancel: item.cancel.clone(),
         };
         let _ = self.jobs.send(job);
@@ -434,7 +460,7 @@ impl RestoreApp {
                 }
                 Event::Restored(r) => {
                     let tex = texture(ctx, &format!("after {}", r.item), &r.image);
-                    if r.tile.is_none() {
+                    if r.tile.is_none() && !r.ensemble {
                         self.rate = Some(r.seconds / r.image.shape.plane().max(1) as f64);
                     }
                     let log = self.log_timings;
@@ -448,7 +474,7 @@ impl RestoreApp {
                                 r.image.shape.w,
                                 r.image.shape.h,
                                 r.seconds,
-                                tiling_text(r.tile, r.tiles),
+                                tiling_text(r.tile, r.tiles, r.ensemble),
                                 job
                             );
                         }
@@ -457,6 +483,7 @@ impl RestoreApp {
                         i.used_probs = Some(r.probs);
                         i.seconds = Some(r.seconds);
                         i.tiling = Some((r.tile, r.tiles));
+                        i.ensembled = r.ensemble;
                         i.status = Status::Done;
                     }
                 }
@@ -571,7 +598,11 @@ impl RestoreApp {
                 let (frac, text) = match item.status {
                     Status::Restoring { done, total } if total > 1 => (
                         Some(done as f32 / total as f32),
-                        format!("{} (tile {done}/{total})", item.status_text()),
+                        if item.ensemble_job {
+                            item.status_text()
+                        } else {
+                            format!("{} (tile {done}/{total})", item.status_text())
+                        },
                     ),
                     // One forward: estimate from the last one's speed.
                     Status::Restoring { .. } => match (self.rate, pixels, since) {
@@ -733,12 +764,23 @@ impl RestoreApp {
                 {
                     self.restore_again();
                 }
+                let mut ensemble = self.config.self_ensemble;
+                if ui
+                    .checkbox(&mut ensemble, "Self-ensemble ×8")
+                    .on_hover_text(
+                        "Average the restorations of the 8 flips and rotations: \
+                         slightly cleaner, 8 times slower",
+                    )
+                    .changed()
+                {
+                    self.set_self_ensemble(ensemble);
+                }
                 let item = &self.items[idx];
                 if let Some(s) = item.seconds {
                     let mut t = format!(
                         "Restored in {s:.2} s ({})",
                         item.tiling
-                            .map(|(t, n)| tiling_text(t, n))
+                            .map(|(t, n)| tiling_text(t, n, item.ensembled))
                             .unwrap_or_default()
                     );
                     if let Some(p) = &item.used_probs {
@@ -857,10 +899,15 @@ impl eframe::App for RestoreApp {
     }
 }
 
-fn tiling_text(tile: Option<usize>, tiles: usize) -> String {
-    match tile {
+fn tiling_text(tile: Option<usize>, tiles: usize, ensemble: bool) -> String {
+    let how = match tile {
         None => "whole image".into(),
         Some(t) => format!("{tiles} tiles of {t} px"),
+    };
+    if ensemble {
+        format!("{how}, x8 self-ensemble")
+    } else {
+        how
     }
 }
 

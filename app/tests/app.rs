@@ -268,6 +268,71 @@ fn load_restore_override_save() {
     assert!(e.contains("unknown extension"), "{e}");
 }
 
+/// The "Self-ensemble ×8" checkbox: remembered in the settings file, used by "Restore
+/// again" and by images opened afterwards, and its result is the library's `restore_x8`.
+#[test]
+fn self_ensemble_checkbox() {
+    let Setup { mut harness, dir } = setup(true);
+    let input = dir.path().join("photo.png");
+    write_png(&input, &test_image(48, 40), None);
+    drop_file(&mut harness, input.clone());
+    wait_for(&mut harness, "the first restoration", |a| {
+        a.items()[0].status == Status::Done
+    });
+    assert!(!harness.state().items()[0].ensembled);
+    let single = harness.state().items()[0].restored.clone().unwrap();
+
+    harness.get_by_label("Self-ensemble ×8").click();
+    harness.run_steps(2);
+    assert!(harness.state().config().self_ensemble);
+    let cfg = std::fs::read_to_string(dir.path().join("config/app.json")).unwrap();
+    assert!(cfg.contains("\"self_ensemble\": true"), "{cfg}");
+    harness.get_by_label("Restore again").click();
+    harness.step();
+    wait_for(&mut harness, "the ensemble restoration", |a| {
+        a.items()[0].status == Status::Done && a.items()[0].ensembled
+    });
+    harness.get_by_label_contains("x8 self-ensemble");
+    let item = &harness.state().items()[0];
+    let ens = item.restored.clone().unwrap();
+    let probs = item.used_probs.clone().unwrap();
+    let image = item.source.as_ref().unwrap().rgb.clone();
+    assert!(
+        ens.max_abs_diff(&single) > 1e-3,
+        "the ensemble changed nothing"
+    );
+
+    let rt = Runtime::new(wgpu_restore::RuntimeOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let opts = wgpu_restore::tiling::TileOptions::for_runtime(&rt);
+    let (lib, _) = wgpu_restore::ensemble::restore_x8(
+        &rt,
+        &tiny_model(),
+        &image,
+        &probs,
+        &opts,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let d = ens.max_abs_diff(&lib);
+    assert!(
+        d <= 1e-5,
+        "the app's ensemble differs from the library's by {d}"
+    );
+
+    // An image opened now is restored with the ensemble too.
+    let second = dir.path().join("second.png");
+    write_png(&second, &test_image(32, 24), None);
+    drop_file(&mut harness, second);
+    wait_for(&mut harness, "the second image", |a| {
+        a.items()[1].status == Status::Done
+    });
+    assert!(harness.state().items()[1].ensembled);
+}
+
 #[test]
 fn failures_are_shown_in_the_window() {
     let Setup { mut harness, dir } = setup(true);
@@ -363,12 +428,18 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     let (cli, report) = restore_tiled(&rt, &model, &img, &probs, &opts, &mut |_, _| {}).unwrap();
     let mut seen = Vec::new();
     let never = AtomicBool::new(false);
-    let (app, tile, n) =
-        restore_cancellable(&rt, &model, &img, &probs, &opts, &never, &mut |d, t| {
-            seen.push((d, t))
-        })
-        .unwrap()
-        .expect("not cancelled");
+    let (app, tile, n) = restore_cancellable(
+        &rt,
+        &model,
+        &img,
+        &probs,
+        &opts,
+        false,
+        &never,
+        &mut |d, t| seen.push((d, t)),
+    )
+    .unwrap()
+    .expect("not cancelled");
     assert_eq!(tile, Some(32));
     assert_eq!(n, report.tiles);
     assert!(n > 1);
@@ -383,11 +454,20 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     assert_eq!(whole.data, chunked.data);
     // Cancelled after the first tile: no result.
     let cancel = AtomicBool::new(false);
-    let r = restore_cancellable(&rt, &model, &img, &probs, &opts, &cancel, &mut |d, _| {
-        if d == 1 {
-            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    })
+    let r = restore_cancellable(
+        &rt,
+        &model,
+        &img,
+        &probs,
+        &opts,
+        false,
+        &cancel,
+        &mut |d, _| {
+            if d == 1 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    )
     .unwrap();
     assert!(r.is_none());
 }

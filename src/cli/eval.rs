@@ -40,6 +40,9 @@ pub struct EvalArgs {
     /// Use these probabilities instead of the Prompt Net's (noise=1,rain=0,haze=0).
     #[arg(long, value_name = "NAME=P,...")]
     pub probs: Option<String>,
+    /// Self-ensemble: average the restorations of the 8 flips and rotations (8x the time).
+    #[arg(long, conflicts_with = "score_only")]
+    pub ensemble: bool,
     /// Also score the degraded inputs themselves (columns in_psnr, in_ssim, in_psnr_y).
     #[arg(long)]
     pub baseline: bool,
@@ -201,7 +204,7 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
             let (restored, probs) = match (&rt, &tiles) {
                 (Some(rt), Some(tiles)) => {
                     let x = tensor_from_rgb8(&degraded);
-                    let (out, probs) = restore_one(rt, &model, &x, &fixed, tiles)?;
+                    let (out, probs) = restore_one(rt, &model, &x, &fixed, tiles, a.ensemble)?;
                     sizes.note(rt, &model, x.shape);
                     (rgb8_from_tensor(&out), probs)
                 }

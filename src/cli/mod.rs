@@ -90,7 +90,7 @@ pub struct TileArgs {
     /// Tile side in pixels (default: automatic, the whole image when it fits the device).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..))]
     pub tile: Option<u32>,
-    /// Overlap between neighbouring tiles in pixels (blended smoothly).
+    /// Overlap between neighbouring tiles in pixels (blended smoothly; at most half a tile).
     #[arg(long, value_name = "M", default_value_t = 32)]
     pub tile_overlap: u32,
     /// Device memory one forward may use for activations, in MiB (automatic tile size).

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::time::Instant;
+use wgpu_restore::ensemble::restore_x8;
 use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
 use wgpu_restore::tiling::{restore_tiled, TileOptions};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
@@ -69,6 +70,10 @@ pub struct RestoreArgs {
     /// Descend into sub-folders (their structure is kept under OUT).
     #[arg(short, long)]
     pub recursive: bool,
+    /// Self-ensemble: average the restorations of the 8 flips and rotations of each image
+    /// (8x the time; slightly cleaner results, gains in docs/training.md).
+    #[arg(long)]
+    pub ensemble: bool,
     /// Threads decoding ahead of the GPU.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub decode_threads: u32,
@@ -379,7 +384,11 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                 per_image.set_length(total as u64);
                 per_image.set_position(done as u64);
             };
-            let result = restore_tiled(&rt, &model, &img.rgb, &probs, &tile_opts, &mut progress);
+            let result = if a.ensemble {
+                restore_x8(&rt, &model, &img.rgb, &probs, &tile_opts, &mut progress)
+            } else {
+                restore_tiled(&rt, &model, &img.rgb, &probs, &tile_opts, &mut progress)
+            };
             match result {
                 Ok((out, report)) => {
                     let shape = match report.tile {
@@ -387,6 +396,10 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                         None => img.rgb.shape,
                     };
                     sizes.note(&rt, &model, shape);
+                    if a.ensemble {
+                        // The quarter turns ran at the transposed size too.
+                        sizes.note(&rt, &model, Shape::new(3, shape.w, shape.h));
+                    }
                     let mut line = format!(
                         "{shown}: {}; {:.2} s",
                         format_probs(&names, &probs),
@@ -394,6 +407,9 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                     );
                     if let Some(t) = report.tile {
                         line.push_str(&format!("; {} tiles of {t}", report.tiles));
+                    }
+                    if a.ensemble {
+                        line.push_str("; x8 self-ensemble");
                     }
                     for r in &report.retries {
                         line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
@@ -509,16 +525,22 @@ pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
     }
 }
 
-/// Used by eval: restore one decoded image (classify unless `fixed`).
+/// Used by eval: restore one decoded image (classify unless `fixed`), with the x8
+/// self-ensemble when `ensemble`.
 pub fn restore_one(
     rt: &Runtime,
     model: &Model,
     img: &Tensor,
     fixed: &Option<Vec<f32>>,
     tiles: &TileOptions,
+    ensemble: bool,
 ) -> Result<(Tensor, Vec<f32>), String> {
     let probs = probs_for(rt, model, img, fixed)?;
-    let (out, _) =
-        restore_tiled(rt, model, img, &probs, tiles, &mut |_, _| {}).map_err(|e| problem(&e))?;
+    let (out, _) = if ensemble {
+        restore_x8(rt, model, img, &probs, tiles, &mut |_, _| {})
+    } else {
+        restore_tiled(rt, model, img, &probs, tiles, &mut |_, _| {})
+    }
+    .map_err(|e| problem(&e))?;
     Ok((out, probs))
 }
