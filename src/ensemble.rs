@@ -1,10 +1,16 @@
-//! Self-ensemble ("x8" test-time augmentation): restore the image under each of the 8
-//! symmetries of the square (4 rotations, each with and without a left-right mirror), undo
-//! each symmetry on its result and average the 8. The network is not equivariant to these,
-//! so the 8 results differ a little and their mean keeps less residual noise and fewer
-//! artefacts, at 8 times the cost (gains measured in `docs/training.md`).
+//! Self-ensemble (test-time augmentation): restore the image under several symmetries of
+//! the square (quarter-turn rotations, each with and without a left-right mirror), undo each
+//! symmetry on its result and average. The network is not equivariant to these, so the
+//! results differ a little and their mean keeps less residual noise, at up to 8 times the
+//! cost (gains measured in `docs/training.md`).
 //!
-//! Same order and conventions as the reference, `training/ensemble.py`: symmetry
+//! Only symmetries that keep every detected degradation looking like its training data are
+//! used ([`symmetries_for`]): the training synthesis runs after the flips and rotations of
+//! augmentation, so rain always falls within 30 degrees of vertical and haze always thickens
+//! towards the top. Noise alone (or nothing) uses all 8, rain the 4 half turns and mirrors,
+//! haze the 2 mirrors, any other type the 2 mirrors.
+//!
+//! Same choice, order and conventions as the reference, `training/ensemble.py`: symmetry
 //! `(k, mirror)` is `torch.rot90(x, k, dims=(2, 3))` (counter-clockwise quarter turns) and
 //! then, when `mirror`, a left-right flip. The Prompt Net's probabilities are computed once,
 //! on the image as given, by the caller.
@@ -42,7 +48,21 @@ pub const SYMMETRIES: [Symmetry; 8] = {
     all
 };
 
+/// A type counts as present from this probability on (as in detection).
+pub const PRESENT: f32 = 0.5;
+
 impl Symmetry {
+    /// Whether this symmetry keeps a degradation of type `name` looking like its training
+    /// data: noise has no orientation, rain streaks keep theirs under half turns and mirrors,
+    /// haze (and any type not known here) only under mirrors.
+    pub fn keeps(self, name: &str) -> bool {
+        match name {
+            "noise" => true,
+            "rain" => self.quarter_turns.is_multiple_of(2),
+            _ => self.quarter_turns == 0,
+        }
+    }
+
     /// The image seen under this symmetry.
     pub fn apply(self, t: &Tensor) -> Tensor {
         let rotated = rotate(t, self.quarter_turns);
@@ -58,6 +78,20 @@ impl Symmetry {
         let unmirrored = if self.mirror { mirror(t) } else { t.clone() };
         rotate(&unmirrored, (4 - self.quarter_turns % 4) % 4)
     }
+}
+
+/// The symmetries kept by every type present in `probs` (named by `names`), in
+/// [`SYMMETRIES`] order; always at least the identity and the mirror.
+pub fn symmetries_for(names: &[String], probs: &[f32]) -> Vec<Symmetry> {
+    SYMMETRIES
+        .into_iter()
+        .filter(|s| {
+            names
+                .iter()
+                .zip(probs)
+                .all(|(name, &p)| p < PRESENT || s.keeps(name))
+        })
+        .collect()
 }
 
 /// `k` counter-clockwise quarter turns of every channel, like `torch.rot90(x, k, (2, 3))`.
@@ -100,11 +134,12 @@ fn mirror(t: &Tensor) -> Tensor {
     Tensor::new(t.shape, data)
 }
 
-/// Restores `image` with `probs` under each of the 8 symmetries (each pass tiled as
-/// [`restore_tiled_cancellable`] would) and returns the mean. Returns `Ok(None)` once
-/// `cancel` is set. `progress(done, total)` counts tiles over all 8 passes. The report is
-/// the first pass's, with the tiles of all passes counted and every retry listed.
-pub fn restore_x8_cancellable(
+/// Restores `image` with `probs` under each symmetry that [`symmetries_for`] allows (each
+/// pass tiled as [`restore_tiled_cancellable`] would) and returns the mean. Returns
+/// `Ok(None)` once `cancel` is set. `progress(done, total)` counts tiles over all passes.
+/// The report is the first pass's, with the tiles of all passes counted, every retry
+/// listed and `passes` set.
+pub fn restore_ensemble_cancellable(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
@@ -113,10 +148,11 @@ pub fn restore_x8_cancellable(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, TileReport)>> {
+    let symmetries = symmetries_for(model.degradations(), probs);
+    let passes = symmetries.len();
     let mut sum: Option<Tensor> = None;
     let mut report: Option<TileReport> = None;
-    let passes = SYMMETRIES.len();
-    for (pass, sym) in SYMMETRIES.iter().enumerate() {
+    for (pass, sym) in symmetries.iter().enumerate() {
         let mut pass_progress =
             |done: usize, total: usize| progress(pass * total + done, passes * total);
         let Some((out, r)) = restore_tiled_cancellable(
@@ -144,13 +180,15 @@ pub fn restore_x8_cancellable(
             }
         }
     }
-    let mut mean = sum.expect("8 passes ran");
+    let mut mean = sum.expect("the identity is always kept");
     mean.data.iter_mut().for_each(|v| *v /= passes as f32);
-    Ok(Some((mean, report.unwrap_or_default())))
+    let mut report = report.unwrap_or_default();
+    report.passes = passes;
+    Ok(Some((mean, report)))
 }
 
-/// [`restore_x8_cancellable`] without cancellation.
-pub fn restore_x8(
+/// [`restore_ensemble_cancellable`] without cancellation.
+pub fn restore_ensemble(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
@@ -159,7 +197,7 @@ pub fn restore_x8(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Tensor, TileReport)> {
     let never = AtomicBool::new(false);
-    restore_x8_cancellable(rt, model, image, probs, opts, &never, progress)
+    restore_ensemble_cancellable(rt, model, image, probs, opts, &never, progress)
         .map(|r| r.expect("a restoration that cannot be cancelled always finishes"))
 }
 
@@ -196,5 +234,33 @@ mod tests {
             }
         }
         assert_eq!(images[0], t, "the identity comes first");
+    }
+
+    #[test]
+    fn symmetries_follow_the_degradations_present() {
+        let names: Vec<String> = ["noise", "rain", "haze"].map(String::from).to_vec();
+        let turns = |probs: &[f32]| -> Vec<(u8, bool)> {
+            symmetries_for(&names, probs)
+                .iter()
+                .map(|s| (s.quarter_turns, s.mirror))
+                .collect()
+        };
+        assert_eq!(turns(&[0.0, 0.0, 0.0]).len(), 8, "clean: all 8");
+        assert_eq!(turns(&[1.0, 0.49, 0.2]).len(), 8, "noise alone: all 8");
+        let half_turns = vec![(0, false), (0, true), (2, false), (2, true)];
+        assert_eq!(
+            turns(&[0.9, 0.5, 0.0]),
+            half_turns,
+            "rain: half turns and mirrors"
+        );
+        let mirrors = vec![(0, false), (0, true)];
+        assert_eq!(turns(&[0.0, 0.0, 0.7]), mirrors, "haze: mirrors");
+        assert_eq!(turns(&[1.0, 1.0, 1.0]), mirrors);
+        let other: Vec<String> = ["snow"].map(String::from).to_vec();
+        assert_eq!(
+            symmetries_for(&other, &[0.8]).len(),
+            2,
+            "unknown types: mirrors"
+        );
     }
 }

@@ -237,6 +237,9 @@ pub struct TileReport {
     pub tiles: usize,
     /// Tile sides abandoned after out-of-memory errors.
     pub retries: Vec<usize>,
+    /// Forwards averaged over the whole image: 1, or the symmetries of a self-ensemble
+    /// (`crate::ensemble`).
+    pub passes: usize,
 }
 
 /// Restores `image` with `probs`, in tiles when asked or needed; halves the tile and tries
@@ -272,7 +275,10 @@ pub fn restore_tiled_cancellable(
         Some(t) => Some(t.max(1)),
         None => auto_tile(model, h, w, opts)?,
     };
-    let mut report = TileReport::default();
+    let mut report = TileReport {
+        passes: 1,
+        ..TileReport::default()
+    };
     loop {
         let attempt = match tile {
             Some(t) if t < h.max(w) => run_tiles(

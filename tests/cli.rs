@@ -298,9 +298,10 @@ fn probs_override_and_tiling() {
     );
 }
 
-/// `--ensemble` averages the 8 flips and rotations, so mirroring the input mirrors the
-/// output (up to float summation order), which a single pass of the tiny random model does
-/// not; tests/e2e.rs checks the values against the PyTorch reference.
+/// `--ensemble` averages flips and rotations (a group of them, always with the mirror), so
+/// mirroring the input mirrors the output (up to float summation order), which a single
+/// pass of the tiny random model does not; tests/e2e.rs checks the values against the
+/// PyTorch reference.
 #[test]
 fn ensemble_is_mirror_equivariant_and_tiles() {
     let t = tempfile::tempdir().unwrap();
@@ -312,20 +313,24 @@ fn ensemble_is_mirror_equivariant_and_tiles() {
     let restore = |input: &Path, out: &str, extra: &[&str]| {
         let out = t.path().join(out);
         let mut args = vec!["restore", s(input), "-o", s(&out), "--model", s(&model)];
-        args.extend_from_slice(&["--probs", "noise=1,haze=0.5"]);
         args.extend_from_slice(extra);
         let o = run(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         (image::open(&out).unwrap(), stderr(&o))
     };
-    let (single, _) = restore(&x, "single.png", &[]);
-    let (single_f, _) = restore(&flipped, "single_f.png", &[]);
-    let (ens, log) = restore(&x, "ens.png", &["--ensemble"]);
-    assert!(log.contains("x8 self-ensemble"), "{log}");
-    let (ens_f, _) = restore(&flipped, "ens_f.png", &["--ensemble"]);
+    let noise = ["--probs", "noise=1"];
+    let (single, _) = restore(&x, "single.png", &noise);
+    let (single_f, _) = restore(&flipped, "single_f.png", &noise);
+    let (ens, log) = restore(&x, "ens.png", &[&noise[..], &["--ensemble"]].concat());
+    assert!(log.contains("self-ensemble of 8"), "{log}");
+    let (ens_f, _) = restore(
+        &flipped,
+        "ens_f.png",
+        &[&noise[..], &["--ensemble"]].concat(),
+    );
     let single_gap = max_diff_u8(&single, &single_f.fliph());
     let ens_gap = max_diff_u8(&ens, &ens_f.fliph());
-    eprintln!("mirror gap: single pass {single_gap}/255, x8 self-ensemble {ens_gap}/255");
+    eprintln!("mirror gap: single pass {single_gap}/255, self-ensemble {ens_gap}/255");
     assert!(
         ens_gap <= 1,
         "the ensemble is not mirror-equivariant: {ens_gap}"
@@ -335,9 +340,13 @@ fn ensemble_is_mirror_equivariant_and_tiles() {
         "the test needs a model that is not equivariant"
     );
     assert!(max_diff_u8(&ens, &single) > 1, "--ensemble changed nothing");
-    // Tiled passes (each pass is tiled on its own, rotated size).
-    let (tiled, log) = restore(&x, "ens_tiled.png", &["--ensemble", "--tile", "24"]);
-    assert!(log.contains("tiles of 24") && log.contains("x8"), "{log}");
+    // Haze present: the 2 mirrors only; each pass tiled on its own.
+    let hazy = ["--probs", "noise=1,haze=0.5", "--ensemble", "--tile", "24"];
+    let (tiled, log) = restore(&x, "ens_tiled.png", &hazy);
+    assert!(
+        log.contains("tiles of 24") && log.contains("self-ensemble of 2"),
+        "{log}"
+    );
     assert_eq!(tiled.dimensions(), (40, 28));
 }
 

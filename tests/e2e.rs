@@ -4,7 +4,7 @@
 
 mod common;
 
-use wgpu_restore::ensemble::restore_x8;
+use wgpu_restore::ensemble::{restore_ensemble, symmetries_for};
 use wgpu_restore::tiling::TileOptions;
 use wgpu_restore::{Model, Shape, Tensor};
 
@@ -39,6 +39,37 @@ fn check_against_fixture(
     let err = restored.max_abs_diff(&restored_ref);
     println!("{label}: restored max abs err {err:.2e}");
     assert!(err <= 1e-3, "{label}: restored image differs by {err}");
+
+    // The self-ensemble against training/ensemble.py: the tiny model's fixtures detect only
+    // noise (all 8 symmetries, quarter turns at the transposed size of these non-square
+    // images), the shipped model's rainy patch rain (4).
+    let want = common::to_tensor("restored_ensemble", &file.tensors["restored_ensemble"]);
+    let passes = symmetries_for(model.degradations(), probs_ref).len();
+    let opts = TileOptions::for_runtime(rt);
+    let mut steps = Vec::new();
+    let (got, report) = restore_ensemble(rt, model, &image, probs_ref, &opts, &mut |d, t| {
+        steps.push((d, t))
+    })
+    .unwrap();
+    let err = got.max_abs_diff(&want);
+    let moved = want.max_abs_diff(&restored_ref);
+    println!(
+        "{label}: self-ensemble of {passes}: max abs err {err:.2e} (it moves the output by {moved:.2e})"
+    );
+    assert!(err <= 1e-3, "{label}: self-ensemble differs by {err}");
+    assert!(
+        moved > 1e-3,
+        "{label}: the fixture's ensemble equals the single pass"
+    );
+    assert_eq!(
+        (report.tile, report.tiles, report.passes),
+        (None, passes, passes)
+    );
+    assert_eq!(
+        steps.last(),
+        Some(&(passes, passes)),
+        "progress counts every pass"
+    );
     (image, restored)
 }
 
@@ -49,33 +80,15 @@ fn check_e2e(name: &str) {
         Some("tiny.safetensors")
     );
     let (image, restored) = check_against_fixture(name, tiny(), &file);
+    let probs = &file.tensors["probs"].data;
+    assert_eq!(
+        symmetries_for(tiny().degradations(), probs).len(),
+        8,
+        "noise only"
+    );
     let moved = restored.max_abs_diff(&image);
     println!("{name}: output differs from input by up to {moved:.3}");
     assert!(moved > 1e-3, "the restoration network did nothing");
-
-    // The x8 self-ensemble against training/ensemble.py (both fixtures are non-square, so
-    // the quarter turns run at the transposed size).
-    let rt = common::runtime();
-    let want = common::to_tensor("restored_x8", &file.tensors["restored_x8"]);
-    let probs = &file.tensors["probs"].data;
-    let opts = TileOptions::for_runtime(rt);
-    let mut steps = Vec::new();
-    let (got, report) = restore_x8(rt, tiny(), &image, probs, &opts, &mut |d, t| {
-        steps.push((d, t))
-    })
-    .unwrap();
-    let err = got.max_abs_diff(&want);
-    let changed = want.max_abs_diff(&restored);
-    println!(
-        "{name}: x8 self-ensemble max abs err {err:.2e} (it moves the output by {changed:.2e})"
-    );
-    assert!(err <= 1e-3, "{name}: self-ensemble differs by {err}");
-    assert!(
-        changed > 1e-2,
-        "the fixture's ensemble equals the single pass"
-    );
-    assert_eq!((report.tile, report.tiles), (None, 8));
-    assert_eq!(steps.last(), Some(&(8, 8)), "progress counts all 8 passes");
 }
 
 #[test]
@@ -108,6 +121,12 @@ fn shipped_model_matches_reference() {
         model_path.display()
     );
     let model = Model::from_bytes(&raw).unwrap();
+    let probs = &file.tensors["probs"].data;
+    assert_eq!(
+        symmetries_for(model.degradations(), probs).len(),
+        4,
+        "a rainy patch"
+    );
     check_against_fixture("shipped", &model, &file);
     common::runtime().release(&model);
 }

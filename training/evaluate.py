@@ -186,7 +186,7 @@ def main(argv=None):
     )
     ap.add_argument("--json", type=Path, help="write per-image results and the summary here")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--ensemble", action="store_true", help="x8 self-ensemble (ensemble.py): 8 forwards per image")
+    ap.add_argument("--ensemble", action="store_true", help="self-ensemble (ensemble.py): up to 8 forwards per image")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -223,7 +223,7 @@ def main(argv=None):
             CACHE.parent.mkdir(parents=True, exist_ok=True)
             CACHE.write_text(json.dumps(cache, indent=1, sort_keys=True))
     if a.ensemble:
-        print("model outputs: x8 self-ensemble")
+        print("model outputs: self-ensemble (ensemble.py)")
     print_table(summaries)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)

@@ -319,7 +319,7 @@ class FileModel:
         return torch.stack(outs).mean(0).flatten(1)
 
     def restore(self, img: torch.Tensor, probs: torch.Tensor | None = None, ensemble: bool = False):
-        """Restored image and the probabilities used; `ensemble`: x8 self-ensemble (ensemble.py)."""
+        """Restored image and the probabilities used; `ensemble`: self-ensemble (ensemble.py)."""
         if probs is None:
             probs = self.classify(img)
         p = probs.reshape(1, -1, 1, 1)
@@ -328,7 +328,7 @@ class FileModel:
             return run_function(self.doc, self.tensors, "restore", {"image": x, "probs": p})["restored"]
 
         if ensemble:
-            from .ensemble import self_ensemble
+            from .ensemble import ensemble_for
 
-            return self_ensemble(once, img), probs
+            return ensemble_for(self.doc["degradations"], probs, once, img), probs
         return once(img), probs

@@ -446,13 +446,13 @@ class AllInOne(nn.Module):
 
     @torch.no_grad()
     def restore(self, img: torch.Tensor, probs: torch.Tensor | None = None, ensemble: bool = False):
-        """Restored image and the probabilities used; `ensemble`: x8 self-ensemble (ensemble.py)."""
+        """Restored image and the probabilities used; `ensemble`: self-ensemble (ensemble.py)."""
         if probs is None:
             probs = self.classify(img)
         if ensemble:
-            from .ensemble import self_ensemble
+            from .ensemble import ensemble_for
 
-            return self_ensemble(lambda x: self.restorer(x, probs), img), probs
+            return ensemble_for(self.cfg.degradations, probs, lambda x: self.restorer(x, probs), img), probs
         return self.restorer(img, probs), probs
 
 

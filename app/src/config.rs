@@ -1,5 +1,5 @@
 //! The small settings file: the last folder used to open or save images, and whether to
-//! restore with the x8 self-ensemble.
+//! restore with the self-ensemble.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ pub struct Config {
     /// The folder of the last image opened or saved.
     #[serde(default)]
     pub last_folder: Option<PathBuf>,
-    /// Restore with the x8 self-ensemble (`wgpu_restore::ensemble`): 8 times slower.
+    /// Restore with the self-ensemble (`wgpu_restore::ensemble`): up to 8 times slower.
     #[serde(default)]
     pub self_ensemble: bool,
 }

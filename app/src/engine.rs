@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
-use wgpu_restore::ensemble::restore_x8_cancellable;
+use wgpu_restore::ensemble::restore_ensemble_cancellable;
 use wgpu_restore::image_io::{self, Image};
 use wgpu_restore::tiling::{is_out_of_memory, restore_tiled_cancellable, TileOptions};
 use wgpu_restore::{Error, Model, Runtime, Tensor};
@@ -33,7 +33,7 @@ pub struct Job {
     pub source: Option<Arc<Image>>,
     /// Probabilities to restore with; `None`: classify first and use the result.
     pub probs: Option<Vec<f32>>,
-    /// Average the 8 flips and rotations (x8 self-ensemble).
+    /// Average the flips and rotations that suit the degradations (self-ensemble).
     pub ensemble: bool,
     pub cancel: Arc<AtomicBool>,
 }
@@ -58,8 +58,8 @@ pub struct Restored {
     /// Tile side used, `None` for a whole-image forward.
     pub tile: Option<usize>,
     pub tiles: usize,
-    /// Whether it was the x8 self-ensemble.
-    pub ensemble: bool,
+    /// Forwards averaged: 1, or the symmetries of a self-ensemble.
+    pub passes: usize,
 }
 
 /// Starts the worker thread. `wake` is called after every event (the UI asks for a repaint).
@@ -158,14 +158,14 @@ fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
         &job.cancel,
         &mut progress,
     ) {
-        Ok(Some((image, tile, tiles))) => send(Event::Restored(Box::new(Restored {
+        Ok(Some((image, tile, tiles, passes))) => send(Event::Restored(Box::new(Restored {
             item: id,
             image,
             probs,
             seconds: start.elapsed().as_secs_f64(),
             tile,
             tiles,
-            ensemble: job.ensemble,
+            passes,
         }))),
         Ok(None) => send(Event::Cancelled(id)),
         Err(e) => send(Event::Failed(
@@ -187,8 +187,8 @@ pub fn problem(e: &Error) -> String {
 
 /// Tiled restoration exactly as in the CLI (`wgpu_restore::tiling`, and
 /// `wgpu_restore::ensemble` when `ensemble`), checking `cancel` between tiles. Returns
-/// `None` when cancelled; else the image, the tile side (`None`: one whole-image forward)
-/// and the number of tiles (over all 8 passes of an ensemble).
+/// `None` when cancelled; else the image, the tile side (`None`: one whole-image forward),
+/// the number of tiles (over all passes) and of passes (1 without the ensemble).
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn restore_cancellable(
     rt: &Runtime,
@@ -199,13 +199,13 @@ pub fn restore_cancellable(
     ensemble: bool,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<Option<(Tensor, Option<usize>, usize)>, Error> {
+) -> Result<Option<(Tensor, Option<usize>, usize, usize)>, Error> {
     let restored = if ensemble {
-        restore_x8_cancellable(rt, model, image, probs, opts, cancel, progress)
+        restore_ensemble_cancellable(rt, model, image, probs, opts, cancel, progress)
     } else {
         restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)
     };
-    restored.map(|r| r.map(|(img, report)| (img, report.tile, report.tiles)))
+    restored.map(|r| r.map(|(img, report)| (img, report.tile, report.tiles, report.passes)))
 }
 
 /// The device descriptor for a device shared by the window and the runtime: the adapter's

@@ -74,9 +74,9 @@ pub struct Item {
     pub seconds: Option<f64>,
     /// Tile side and count of the last restoration.
     pub tiling: Option<(Option<usize>, usize)>,
-    /// Whether the shown result is an x8 self-ensemble.
-    pub ensembled: bool,
-    /// Whether the queued or running job is an x8 self-ensemble.
+    /// Forwards averaged for the shown result (1, or a self-ensemble's symmetries).
+    pub passes: usize,
+    /// Whether the queued or running job is a self-ensemble.
     ensemble_job: bool,
     pub saved_to: Option<PathBuf>,
     before: Option<TextureHandle>,
@@ -95,7 +95,7 @@ impl Item {
         match (&self.status, self.seconds) {
             (Status::Done, Some(s)) => format!("done in {s:.2} s"),
             (Status::Restoring { done, total }, _) if self.ensemble_job => {
-                format!("restoring (x8 self-ensemble)… step {done}/{total}")
+                format!("restoring (self-ensemble)… step {done}/{total}")
             }
             (s, _) => s.text(),
         }
@@ -242,7 +242,7 @@ impl RestoreApp {
                 used_probs: None,
                 seconds: None,
                 tiling: None,
-                ensembled: false,
+                passes: 1,
                 ensemble_job: self.config.self_ensemble,
                 saved_to: None,
                 before: None,
@@ -269,8 +269,8 @@ impl RestoreApp {
         self.save_config("the folder");
     }
 
-    /// Restore the images opened from now on, and "Restore again", with the x8
-    /// self-ensemble (8 times slower); remembered in the settings file.
+    /// Restore the images opened from now on, and "Restore again", with the self-ensemble
+    /// (up to 8 times slower); remembered in the settings file.
     pub fn set_self_ensemble(&mut self, on: bool) {
         if self.config.self_ensemble != on {
             self.config.self_ensemble = on;
@@ -460,7 +460,7 @@ impl RestoreApp {
                 }
                 Event::Restored(r) => {
                     let tex = texture(ctx, &format!("after {}", r.item), &r.image);
-                    if r.tile.is_none() && !r.ensemble {
+                    if r.tile.is_none() && r.passes == 1 {
                         self.rate = Some(r.seconds / r.image.shape.plane().max(1) as f64);
                     }
                     let log = self.log_timings;
@@ -474,7 +474,7 @@ impl RestoreApp {
                                 r.image.shape.w,
                                 r.image.shape.h,
                                 r.seconds,
-                                tiling_text(r.tile, r.tiles, r.ensemble),
+                                tiling_text(r.tile, r.tiles, r.passes),
                                 job
                             );
                         }
@@ -483,7 +483,7 @@ impl RestoreApp {
                         i.used_probs = Some(r.probs);
                         i.seconds = Some(r.seconds);
                         i.tiling = Some((r.tile, r.tiles));
-                        i.ensembled = r.ensemble;
+                        i.passes = r.passes;
                         i.status = Status::Done;
                     }
                 }
@@ -766,10 +766,10 @@ impl RestoreApp {
                 }
                 let mut ensemble = self.config.self_ensemble;
                 if ui
-                    .checkbox(&mut ensemble, "Self-ensemble ×8")
+                    .checkbox(&mut ensemble, "Self-ensemble")
                     .on_hover_text(
-                        "Average the restorations of the 8 flips and rotations: \
-                         slightly cleaner, 8 times slower",
+                        "Average the restorations of the flips and rotations that suit the \
+                         degradations (noise 8, rain 4, haze 2): cleaner, that many times slower",
                     )
                     .changed()
                 {
@@ -780,7 +780,7 @@ impl RestoreApp {
                     let mut t = format!(
                         "Restored in {s:.2} s ({})",
                         item.tiling
-                            .map(|(t, n)| tiling_text(t, n, item.ensembled))
+                            .map(|(t, n)| tiling_text(t, n, item.passes))
                             .unwrap_or_default()
                     );
                     if let Some(p) = &item.used_probs {
@@ -899,13 +899,13 @@ impl eframe::App for RestoreApp {
     }
 }
 
-fn tiling_text(tile: Option<usize>, tiles: usize, ensemble: bool) -> String {
+fn tiling_text(tile: Option<usize>, tiles: usize, passes: usize) -> String {
     let how = match tile {
         None => "whole image".into(),
         Some(t) => format!("{tiles} tiles of {t} px"),
     };
-    if ensemble {
-        format!("{how}, x8 self-ensemble")
+    if passes > 1 {
+        format!("{how}, self-ensemble of {passes}")
     } else {
         how
     }

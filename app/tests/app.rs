@@ -268,8 +268,8 @@ fn load_restore_override_save() {
     assert!(e.contains("unknown extension"), "{e}");
 }
 
-/// The "Self-ensemble ×8" checkbox: remembered in the settings file, used by "Restore
-/// again" and by images opened afterwards, and its result is the library's `restore_x8`.
+/// The "Self-ensemble" checkbox: remembered in the settings file, used by "Restore again"
+/// and by images opened afterwards, and its result is the library's `restore_ensemble`.
 #[test]
 fn self_ensemble_checkbox() {
     let Setup { mut harness, dir } = setup(true);
@@ -279,10 +279,10 @@ fn self_ensemble_checkbox() {
     wait_for(&mut harness, "the first restoration", |a| {
         a.items()[0].status == Status::Done
     });
-    assert!(!harness.state().items()[0].ensembled);
+    assert_eq!(harness.state().items()[0].passes, 1);
     let single = harness.state().items()[0].restored.clone().unwrap();
 
-    harness.get_by_label("Self-ensemble ×8").click();
+    harness.get_by_label("Self-ensemble").click();
     harness.run_steps(2);
     assert!(harness.state().config().self_ensemble);
     let cfg = std::fs::read_to_string(dir.path().join("config/app.json")).unwrap();
@@ -290,9 +290,10 @@ fn self_ensemble_checkbox() {
     harness.get_by_label("Restore again").click();
     harness.step();
     wait_for(&mut harness, "the ensemble restoration", |a| {
-        a.items()[0].status == Status::Done && a.items()[0].ensembled
+        a.items()[0].status == Status::Done && a.items()[0].passes > 1
     });
-    harness.get_by_label_contains("x8 self-ensemble");
+    let passes = harness.state().items()[0].passes;
+    harness.get_by_label_contains(&format!("self-ensemble of {passes}"));
     let item = &harness.state().items()[0];
     let ens = item.restored.clone().unwrap();
     let probs = item.used_probs.clone().unwrap();
@@ -308,7 +309,7 @@ fn self_ensemble_checkbox() {
     })
     .unwrap();
     let opts = wgpu_restore::tiling::TileOptions::for_runtime(&rt);
-    let (lib, _) = wgpu_restore::ensemble::restore_x8(
+    let (lib, report) = wgpu_restore::ensemble::restore_ensemble(
         &rt,
         &tiny_model(),
         &image,
@@ -317,6 +318,7 @@ fn self_ensemble_checkbox() {
         &mut |_, _| {},
     )
     .unwrap();
+    assert_eq!(report.passes, passes);
     let d = ens.max_abs_diff(&lib);
     assert!(
         d <= 1e-5,
@@ -330,7 +332,7 @@ fn self_ensemble_checkbox() {
     wait_for(&mut harness, "the second image", |a| {
         a.items()[1].status == Status::Done
     });
-    assert!(harness.state().items()[1].ensembled);
+    assert!(harness.state().items()[1].passes > 1);
 }
 
 #[test]
@@ -428,7 +430,7 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     let (cli, report) = restore_tiled(&rt, &model, &img, &probs, &opts, &mut |_, _| {}).unwrap();
     let mut seen = Vec::new();
     let never = AtomicBool::new(false);
-    let (app, tile, n) = restore_cancellable(
+    let (app, tile, n, passes) = restore_cancellable(
         &rt,
         &model,
         &img,
@@ -440,7 +442,7 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     )
     .unwrap()
     .expect("not cancelled");
-    assert_eq!(tile, Some(32));
+    assert_eq!((tile, passes), (Some(32), 1));
     assert_eq!(n, report.tiles);
     assert!(n > 1);
     assert_eq!(seen.last(), Some(&(n, n)));

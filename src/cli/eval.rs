@@ -40,7 +40,8 @@ pub struct EvalArgs {
     /// Use these probabilities instead of the Prompt Net's (noise=1,rain=0,haze=0).
     #[arg(long, value_name = "NAME=P,...")]
     pub probs: Option<String>,
-    /// Self-ensemble: average the restorations of the 8 flips and rotations (8x the time).
+    /// Self-ensemble: average the restorations of the flips and rotations that suit the
+    /// degradations (up to 8 times the time; see `restore --help`).
     #[arg(long, conflicts_with = "score_only")]
     pub ensemble: bool,
     /// Also score the degraded inputs themselves (columns in_psnr, in_ssim, in_psnr_y).

@@ -1,4 +1,4 @@
-"""The x8 self-ensemble: symmetry conventions, and agreement between the module and the model file."""
+"""The self-ensemble: symmetry conventions, the choice per degradation, and agreement between the module and the model file."""
 
 import torch
 
@@ -49,3 +49,31 @@ def test_file_model_ensemble_equals_module_ensemble(tmp_path):
     assert (got - want).abs().max() <= 1e-6
     single = model.restore(img, p)[0]
     assert (want - single).abs().max() > 1e-4  # random weights are not equivariant: the ensemble changes the output
+
+
+def test_symmetries_follow_the_degradations_present():
+    from training.ensemble import MIRRORS, symmetries_for
+
+    names = ["noise", "rain", "haze"]
+    assert symmetries_for(names, [0.0, 0.0, 0.0]) == SYMMETRIES  # clean: all 8
+    assert symmetries_for(names, [1.0, 0.49, 0.2]) == SYMMETRIES  # noise alone
+    assert symmetries_for(names, [0.9, 0.5, 0.0]) == ((0, False), (0, True), (2, False), (2, True))  # rain
+    assert symmetries_for(names, [0.0, 0.0, 0.7]) == MIRRORS  # haze
+    assert symmetries_for(names, [1.0, 1.0, 1.0]) == MIRRORS
+    assert symmetries_for(["snow"], [0.8]) == MIRRORS  # a type not listed: mirrors only
+
+
+def test_rain_uses_four_passes_and_haze_two():
+    from training.ensemble import ensemble_for
+
+    calls = []
+
+    def once(t):
+        calls.append(t.shape)
+        return t
+
+    x = torch.rand(1, 3, 4, 6)
+    for probs, n in [([0.0, 0.9, 0.1], 4), ([0.0, 0.1, 0.9], 2), ([0.9, 0.0, 0.0], 8)]:
+        calls.clear()
+        out = ensemble_for(["noise", "rain", "haze"], torch.tensor([probs]), once, x)
+        assert len(calls) == n and torch.allclose(out, x)
