@@ -82,6 +82,7 @@ impl Symmetry {
 
 /// The symmetries kept by every type present in `probs` (named by `names`), in
 /// [`SYMMETRIES`] order; always at least the identity and the mirror.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn symmetries_for(names: &[String], probs: &[f32]) -> Vec<Symmetry> {
     SYMMETRIES
         .into_iter()
@@ -89,7 +90,8 @@ pub fn symmetries_for(names: &[String], probs: &[f32]) -> Vec<Symmetry> {
             names
                 .iter()
                 .zip(probs)
-                .all(|(name, &p)| p < PRESENT || s.keeps(name))
+                // `!(p >= ..)`: a NaN probability counts as absent, as in the reference.
+                .all(|(name, &p)| !(p >= PRESENT) || s.keeps(name))
         })
         .collect()
 }
@@ -137,8 +139,9 @@ fn mirror(t: &Tensor) -> Tensor {
 /// Restores `image` with `probs` under each symmetry that [`symmetries_for`] allows (each
 /// pass tiled as [`restore_tiled_cancellable`] would) and returns the mean. Returns
 /// `Ok(None)` once `cancel` is set. `progress(done, total)` counts tiles over all passes.
-/// The report is the first pass's, with the tiles of all passes counted, every retry
-/// listed and `passes` set.
+/// A tile size that had to shrink after running out of memory is kept for the later
+/// passes. The report: the last pass's tile size, the tiles of all passes, each abandoned
+/// tile size once, `passes` and `transposed` set.
 pub fn restore_ensemble_cancellable(
     rt: &Runtime,
     model: &Model,
@@ -150,8 +153,13 @@ pub fn restore_ensemble_cancellable(
 ) -> Result<Option<(Tensor, TileReport)>> {
     let symmetries = symmetries_for(model.degradations(), probs);
     let passes = symmetries.len();
+    let mut opts = *opts;
     let mut sum: Option<Tensor> = None;
-    let mut report: Option<TileReport> = None;
+    let mut report = TileReport {
+        passes,
+        transposed: symmetries.iter().any(|s| s.quarter_turns % 2 == 1),
+        ..TileReport::default()
+    };
     for (pass, sym) in symmetries.iter().enumerate() {
         let mut pass_progress =
             |done: usize, total: usize| progress(pass * total + done, passes * total);
@@ -160,7 +168,7 @@ pub fn restore_ensemble_cancellable(
             model,
             &sym.apply(image),
             probs,
-            opts,
+            &opts,
             cancel,
             &mut pass_progress,
         )?
@@ -172,18 +180,20 @@ pub fn restore_ensemble_cancellable(
             None => sum = Some(out),
             Some(s) => s.data.iter_mut().zip(&out.data).for_each(|(a, b)| *a += b),
         }
-        match report.as_mut() {
-            None => report = Some(r),
-            Some(rep) => {
-                rep.tiles += r.tiles;
-                rep.retries.extend(r.retries);
+        if !r.retries.is_empty() {
+            // Start the later passes at the size that fitted instead of failing again.
+            opts.tile = r.tile.or(opts.tile);
+        }
+        report.tile = r.tile;
+        report.tiles += r.tiles;
+        for t in r.retries {
+            if !report.retries.contains(&t) {
+                report.retries.push(t);
             }
         }
     }
     let mut mean = sum.expect("the identity is always kept");
     mean.data.iter_mut().for_each(|v| *v /= passes as f32);
-    let mut report = report.unwrap_or_default();
-    report.passes = passes;
     Ok(Some((mean, report)))
 }
 

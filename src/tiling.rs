@@ -230,7 +230,7 @@ pub fn auto_tile(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Resul
 }
 
 /// What a tiled restoration did.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TileReport {
     /// The tile side used (`None`: the whole image in one forward).
     pub tile: Option<usize>,
@@ -240,6 +240,21 @@ pub struct TileReport {
     /// Forwards averaged over the whole image: 1, or the symmetries of a self-ensemble
     /// (`crate::ensemble`).
     pub passes: usize,
+    /// Whether some passes ran at the transposed size (a self-ensemble's quarter turns), so
+    /// the runtime holds prepared buffers for that size too.
+    pub transposed: bool,
+}
+
+impl Default for TileReport {
+    fn default() -> Self {
+        TileReport {
+            tile: None,
+            tiles: 0,
+            retries: Vec::new(),
+            passes: 1,
+            transposed: false,
+        }
+    }
 }
 
 /// Restores `image` with `probs`, in tiles when asked or needed; halves the tile and tries
@@ -275,10 +290,7 @@ pub fn restore_tiled_cancellable(
         Some(t) => Some(t.max(1)),
         None => auto_tile(model, h, w, opts)?,
     };
-    let mut report = TileReport {
-        passes: 1,
-        ..TileReport::default()
-    };
+    let mut report = TileReport::default();
     loop {
         let attempt = match tile {
             Some(t) if t < h.max(w) => run_tiles(

@@ -2,6 +2,7 @@
 
 mod common;
 
+use wgpu_restore::ensemble::restore_ensemble;
 use wgpu_restore::tiling::{auto_tile, is_out_of_memory, layout, restore_tiled, TileOptions};
 use wgpu_restore::{Error, Model};
 
@@ -212,4 +213,24 @@ fn out_of_memory_retries_with_smaller_tiles() {
     assert_eq!(report.tile, Some(side / 2));
     assert_eq!(out.shape, image.shape);
     assert!(out.data.iter().all(|v| v.is_finite()));
+
+    // A self-ensemble (haze: the 2 mirrors) starts its second pass at the size that fitted:
+    // no second whole-image attempt, which would report step (1, 2) before failing.
+    let mut steps = Vec::new();
+    let (out2, report2) =
+        restore_ensemble(rt, &model, &image, &[0.0, 0.0, 1.0], &opts, &mut |d, t| {
+            steps.push((d, t))
+        })
+        .unwrap();
+    assert_eq!(report2.passes, 2);
+    assert_eq!(report2.retries, vec![side]);
+    assert_eq!(
+        (report2.tile, report2.tiles),
+        (Some(side / 2), 2 * report.tiles)
+    );
+    assert!(
+        !steps.contains(&(1, 2)),
+        "the second pass tried the whole image again"
+    );
+    assert_eq!(out2.shape, image.shape);
 }

@@ -10,7 +10,7 @@ used: the synthesis in data.py runs after the flips and rotations of augmentatio
 always falls within 30 degrees of vertical and haze always thickens towards the top of the
 frame. A quarter turn makes rain run sideways and a half turn puts the haze at the bottom;
 the network has never seen either and restores them badly (all 8 symmetries on rain cost
-2.8-4.0 dB, docs/training.md). So: noise alone (or nothing) uses all 8, rain the 4 that are
+2.3-3.0 dB, docs/training.md). So: noise alone (or nothing) uses all 8, rain the 4 that are
 half turns or mirrors, haze the 2 mirrors; a type not listed here, the 2 mirrors.
 
 Conventions: symmetry (k, mirror) is torch.rot90(x, k, dims=(2, 3)) and then, when

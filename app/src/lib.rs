@@ -95,7 +95,11 @@ impl Item {
         match (&self.status, self.seconds) {
             (Status::Done, Some(s)) => format!("done in {s:.2} s"),
             (Status::Restoring { done, total }, _) if self.ensemble_job => {
-                format!("restoring (self-ensemble)… step {done}/{total}")
+                if *total > 1 {
+                    format!("restoring (self-ensemble)… step {done}/{total}")
+                } else {
+                    "restoring (self-ensemble)…".into()
+                }
             }
             (s, _) => s.text(),
         }
@@ -764,17 +768,6 @@ impl RestoreApp {
                 {
                     self.restore_again();
                 }
-                let mut ensemble = self.config.self_ensemble;
-                if ui
-                    .checkbox(&mut ensemble, "Self-ensemble")
-                    .on_hover_text(
-                        "Average the restorations of the flips and rotations that suit the \
-                         degradations (noise 8, rain 4, haze 2): cleaner, that many times slower",
-                    )
-                    .changed()
-                {
-                    self.set_self_ensemble(ensemble);
-                }
                 let item = &self.items[idx];
                 if let Some(s) = item.seconds {
                     let mut t = format!(
@@ -802,6 +795,18 @@ impl RestoreApp {
                     ));
                 }
             }
+        }
+        // Outside the item's panel: it can be set before the first image is opened.
+        let mut ensemble = self.config.self_ensemble;
+        if ui
+            .checkbox(&mut ensemble, "Self-ensemble")
+            .on_hover_text(
+                "Average the restorations of the flips and rotations that suit the \
+                 degradations (noise 8, rain 4, haze 2): cleaner, that many times slower",
+            )
+            .changed()
+        {
+            self.set_self_ensemble(ensemble);
         }
         ui.separator();
         ui.heading("Device");
@@ -900,14 +905,11 @@ impl eframe::App for RestoreApp {
 }
 
 fn tiling_text(tile: Option<usize>, tiles: usize, passes: usize) -> String {
-    let how = match tile {
-        None => "whole image".into(),
-        Some(t) => format!("{tiles} tiles of {t} px"),
-    };
-    if passes > 1 {
-        format!("{how}, self-ensemble of {passes}")
-    } else {
-        how
+    match (tile, passes) {
+        (None, 1) => "whole image".into(),
+        (None, p) => format!("whole image, self-ensemble of {p}"),
+        (Some(t), 1) => format!("{tiles} tiles of {t} px"),
+        (Some(t), p) => format!("self-ensemble of {p}, {tiles} tiles of {t} px over all passes"),
     }
 }
 

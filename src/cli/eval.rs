@@ -11,6 +11,7 @@ use std::time::Instant;
 use wgpu_restore::image_io::{self, rgb8_from_tensor, tensor_from_rgb8};
 use wgpu_restore::metrics::{self, Scores};
 use wgpu_restore::synth::{self, Synth};
+use wgpu_restore::Shape;
 
 pub const EXAMPLES: &str = "\
 Pairs are matched by file stem (input/kodim01.png <-> target/kodim01.png, any supported
@@ -205,8 +206,12 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
             let (restored, probs) = match (&rt, &tiles) {
                 (Some(rt), Some(tiles)) => {
                     let x = tensor_from_rgb8(&degraded);
-                    let (out, probs) = restore_one(rt, &model, &x, &fixed, tiles, a.ensemble)?;
+                    let (out, probs, report) =
+                        restore_one(rt, &model, &x, &fixed, tiles, a.ensemble)?;
                     sizes.note(rt, &model, x.shape);
+                    if report.transposed {
+                        sizes.note(rt, &model, Shape::new(3, x.shape.w, x.shape.h));
+                    }
                     (rgb8_from_tensor(&out), probs)
                 }
                 _ => (degraded.clone(), Vec::new()),

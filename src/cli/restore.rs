@@ -17,7 +17,7 @@ use std::sync::mpsc::{channel, sync_channel};
 use std::time::Instant;
 use wgpu_restore::ensemble::restore_ensemble;
 use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
-use wgpu_restore::tiling::{restore_tiled, TileOptions};
+use wgpu_restore::tiling::{restore_tiled, TileOptions, TileReport};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
 
 pub const EXAMPLES: &str = "\
@@ -397,8 +397,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                         None => img.rgb.shape,
                     };
                     sizes.note(&rt, &model, shape);
-                    if a.ensemble {
-                        // The quarter turns ran at the transposed size too.
+                    if report.transposed {
                         sizes.note(&rt, &model, Shape::new(3, shape.w, shape.h));
                     }
                     let mut line = format!(
@@ -406,11 +405,16 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                         format_probs(&names, &probs),
                         t0.elapsed().as_secs_f64()
                     );
-                    if let Some(t) = report.tile {
-                        line.push_str(&format!("; {} tiles of {t}", report.tiles));
-                    }
                     if report.passes > 1 {
                         line.push_str(&format!("; self-ensemble of {}", report.passes));
+                    }
+                    if let Some(t) = report.tile {
+                        let all = if report.passes > 1 {
+                            " over all passes"
+                        } else {
+                            ""
+                        };
+                        line.push_str(&format!("; {} tiles of {t}{all}", report.tiles));
                     }
                     for r in &report.retries {
                         line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
@@ -535,13 +539,13 @@ pub fn restore_one(
     fixed: &Option<Vec<f32>>,
     tiles: &TileOptions,
     ensemble: bool,
-) -> Result<(Tensor, Vec<f32>), String> {
+) -> Result<(Tensor, Vec<f32>, TileReport), String> {
     let probs = probs_for(rt, model, img, fixed)?;
-    let (out, _) = if ensemble {
+    let (out, report) = if ensemble {
         restore_ensemble(rt, model, img, &probs, tiles, &mut |_, _| {})
     } else {
         restore_tiled(rt, model, img, &probs, tiles, &mut |_, _| {})
     }
     .map_err(|e| problem(&e))?;
-    Ok((out, probs))
+    Ok((out, probs, report))
 }
