@@ -197,17 +197,38 @@ pub fn restore_ensemble_cancellable(
     Ok(Some((mean, report)))
 }
 
-/// [`restore_ensemble_cancellable`] without cancellation.
-pub fn restore_ensemble(
+/// One restoration as the CLI and the app run it: the self-ensemble when `ensemble`, else
+/// one tiled pass ([`restore_tiled_cancellable`]).
+#[allow(clippy::too_many_arguments)]
+pub fn restore_cancellable(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
     probs: &[f32],
     opts: &TileOptions,
+    ensemble: bool,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<(Tensor, TileReport)>> {
+    if ensemble {
+        restore_ensemble_cancellable(rt, model, image, probs, opts, cancel, progress)
+    } else {
+        restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)
+    }
+}
+
+/// [`restore_cancellable`] without cancellation.
+pub fn restore(
+    rt: &Runtime,
+    model: &Model,
+    image: &Tensor,
+    probs: &[f32],
+    opts: &TileOptions,
+    ensemble: bool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Tensor, TileReport)> {
     let never = AtomicBool::new(false);
-    restore_ensemble_cancellable(rt, model, image, probs, opts, &never, progress)
+    restore_cancellable(rt, model, image, probs, opts, ensemble, &never, progress)
         .map(|r| r.expect("a restoration that cannot be cancelled always finishes"))
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use wgpu_restore::ensemble::{restore_ensemble, symmetries_for};
+use wgpu_restore::ensemble::{restore, symmetries_for};
 use wgpu_restore::tiling::TileOptions;
 use wgpu_restore::{Model, Shape, Tensor};
 
@@ -47,7 +47,7 @@ fn check_against_fixture(
     let passes = symmetries_for(model.degradations(), probs_ref).len();
     let opts = TileOptions::for_runtime(rt);
     let mut steps = Vec::new();
-    let (got, report) = restore_ensemble(rt, model, &image, probs_ref, &opts, &mut |d, t| {
+    let (got, report) = restore(rt, model, &image, probs_ref, &opts, true, &mut |d, t| {
         steps.push((d, t))
     })
     .unwrap();

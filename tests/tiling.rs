@@ -2,7 +2,7 @@
 
 mod common;
 
-use wgpu_restore::ensemble::restore_ensemble;
+use wgpu_restore::ensemble;
 use wgpu_restore::tiling::{auto_tile, is_out_of_memory, layout, restore_tiled, TileOptions};
 use wgpu_restore::{Error, Model};
 
@@ -217,11 +217,16 @@ fn out_of_memory_retries_with_smaller_tiles() {
     // A self-ensemble (haze: the 2 mirrors) starts its second pass at the size that fitted:
     // no second whole-image attempt, which would report step (1, 2) before failing.
     let mut steps = Vec::new();
-    let (out2, report2) =
-        restore_ensemble(rt, &model, &image, &[0.0, 0.0, 1.0], &opts, &mut |d, t| {
-            steps.push((d, t))
-        })
-        .unwrap();
+    let (out2, report2) = ensemble::restore(
+        rt,
+        &model,
+        &image,
+        &[0.0, 0.0, 1.0],
+        &opts,
+        true,
+        &mut |d, t| steps.push((d, t)),
+    )
+    .unwrap();
     assert_eq!(report2.passes, 2);
     assert_eq!(report2.retries, vec![side]);
     assert_eq!(

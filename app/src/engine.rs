@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
-use wgpu_restore::ensemble::restore_ensemble_cancellable;
 use wgpu_restore::image_io::{self, Image};
-use wgpu_restore::tiling::{is_out_of_memory, restore_tiled_cancellable, TileOptions};
+use wgpu_restore::tiling::{is_out_of_memory, TileOptions};
 use wgpu_restore::{Error, Model, Runtime, Tensor};
 
 /// What the worker needs to restore: a runtime (device) and a model. Either may be missing;
@@ -200,11 +199,9 @@ pub fn restore_cancellable(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, Option<usize>, usize, usize)>, Error> {
-    let restored = if ensemble {
-        restore_ensemble_cancellable(rt, model, image, probs, opts, cancel, progress)
-    } else {
-        restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)
-    };
+    let restored = wgpu_restore::ensemble::restore_cancellable(
+        rt, model, image, probs, opts, ensemble, cancel, progress,
+    );
     restored.map(|r| r.map(|(img, report)| (img, report.tile, report.tiles, report.passes)))
 }
 

@@ -269,7 +269,7 @@ fn load_restore_override_save() {
 }
 
 /// The "Self-ensemble" checkbox: remembered in the settings file, used by "Restore again"
-/// and by images opened afterwards, and its result is the library's `restore_ensemble`.
+/// and by images opened afterwards, and its result is the library's `ensemble::restore`.
 #[test]
 fn self_ensemble_checkbox() {
     let Setup { mut harness, dir } = setup(true);
@@ -309,12 +309,13 @@ fn self_ensemble_checkbox() {
     })
     .unwrap();
     let opts = wgpu_restore::tiling::TileOptions::for_runtime(&rt);
-    let (lib, report) = wgpu_restore::ensemble::restore_ensemble(
+    let (lib, report) = wgpu_restore::ensemble::restore(
         &rt,
         &tiny_model(),
         &image,
         &probs,
         &opts,
+        true,
         &mut |_, _| {},
     )
     .unwrap();

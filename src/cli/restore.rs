@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::time::Instant;
-use wgpu_restore::ensemble::restore_ensemble;
+use wgpu_restore::ensemble;
 use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
-use wgpu_restore::tiling::{restore_tiled, TileOptions, TileReport};
+use wgpu_restore::tiling::{TileOptions, TileReport};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
 
 pub const EXAMPLES: &str = "\
@@ -385,11 +385,15 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                 per_image.set_length(total as u64);
                 per_image.set_position(done as u64);
             };
-            let result = if a.ensemble {
-                restore_ensemble(&rt, &model, &img.rgb, &probs, &tile_opts, &mut progress)
-            } else {
-                restore_tiled(&rt, &model, &img.rgb, &probs, &tile_opts, &mut progress)
-            };
+            let result = ensemble::restore(
+                &rt,
+                &model,
+                &img.rgb,
+                &probs,
+                &tile_opts,
+                a.ensemble,
+                &mut progress,
+            );
             match result {
                 Ok((out, report)) => {
                     let shape = match report.tile {
@@ -541,11 +545,7 @@ pub fn restore_one(
     ensemble: bool,
 ) -> Result<(Tensor, Vec<f32>, TileReport), String> {
     let probs = probs_for(rt, model, img, fixed)?;
-    let (out, report) = if ensemble {
-        restore_ensemble(rt, model, img, &probs, tiles, &mut |_, _| {})
-    } else {
-        restore_tiled(rt, model, img, &probs, tiles, &mut |_, _| {})
-    }
-    .map_err(|e| problem(&e))?;
+    let (out, report) = ensemble::restore(rt, model, img, &probs, tiles, ensemble, &mut |_, _| {})
+        .map_err(|e| problem(&e))?;
     Ok((out, probs, report))
 }
