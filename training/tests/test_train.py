@@ -17,9 +17,27 @@ def test_restoration_losses_are_l1_and_mse():
     clean = torch.zeros(1, 3, 4, 4)
     restored = clean.clone()
     restored[0, 0, 0, 0] = 0.5  # one wrong pixel out of 48 values
-    l1, mse = T.restoration_losses(restored, clean)
+    l1, mse, _ = T.restoration_losses(restored, clean)
     assert l1.item() == pytest.approx(0.5 / 48)
     assert mse.item() == pytest.approx(0.25 / 48)
+
+
+def test_psnr_term_is_minus_the_mean_patch_psnr_and_weighs_patches_by_relative_error():
+    """--psnr-weight: the term is minus the mean PSNR (dB) over the patches, with the 1e-4
+    floor, and a patch with small errors (sigma 15) pulls harder on the output than one
+    with large errors (sigma 50), where the MSE term does the opposite."""
+    torch.manual_seed(0)
+    clean = torch.rand(2, 3, 16, 16)
+    errors = torch.randn(2, 3, 16, 16) * torch.tensor([15.0, 50.0]).view(2, 1, 1, 1) / 255
+    restored = (clean + errors).requires_grad_(True)
+    _, mse, psnr_term = T.restoration_losses(restored, clean)
+    per_patch = errors.pow(2).flatten(1).mean(1)
+    want = -np.mean([10 * np.log10(1.0 / (m + T.PSNR_TERM_FLOOR)) for m in per_patch.tolist()])
+    assert psnr_term.item() == pytest.approx(want, rel=1e-5)
+    for term, low_noise_counts_more in ((psnr_term, True), (mse, False)):
+        (grad,) = torch.autograd.grad(term, restored, retain_graph=True)
+        pull = grad.flatten(1).norm(dim=1)  # per patch
+        assert (pull[0] > pull[1]).item() == low_noise_counts_more, (term, pull)
 
 
 def test_mse_term_rewards_removing_an_uncertain_streak():
@@ -30,7 +48,7 @@ def test_mse_term_rewards_removing_an_uncertain_streak():
     clean = torch.zeros(10)
     for w, sign in ((0.0, +1), (20.0, -1)):
         correction = torch.tensor(0.01, requires_grad=True)  # what the net subtracts, just begun
-        l1, mse = T.restoration_losses(rainy - correction, clean)
+        l1, mse, _ = T.restoration_losses(rainy - correction, clean)
         (l1 + w * mse).backward()
         # a negative gradient means that subtracting more lowers the loss
         assert np.sign(correction.grad.item()) == sign, (w, correction.grad)
@@ -57,13 +75,14 @@ def changed(before: dict, after: dict, prefix: str) -> bool:
 
 def test_train_part_prompt_leaves_restorer_alone_and_resume_continues(tmp_path):
     write_train_root(tmp_path / "data")
-    first = run(tmp_path, tmp_path / "all", "--iters", "4", "--stop-after", "2", "--mse-weight", "20")
-    assert first["iteration"] == 2 and first["args"]["mse_weight"] == 20.0
+    first = run(tmp_path, tmp_path / "all", "--iters", "4", "--stop-after", "2", "--mse-weight", "20",
+                "--psnr-weight", "0.02")
+    assert first["iteration"] == 2 and first["args"]["mse_weight"] == 20.0 and first["args"]["psnr_weight"] == 0.02
     log = [json.loads(line) for line in (tmp_path / "all" / "log.jsonl").read_text().splitlines()]
     assert log == []  # the loss is logged every 50 iterations; 2 were run
     # resuming from <out>/last.pt continues the same schedule to its end
     second = run(tmp_path, tmp_path / "all")
-    assert second["iteration"] == 4 and "opt" in second
+    assert second["iteration"] == 4 and "opt" in second and second["args"]["psnr_weight"] == 0.02  # kept on resume
     assert changed(first["model"], second["model"], "restorer.")
     assert changed(first["model"], second["model"], "prompt_net.")
 
@@ -89,8 +108,8 @@ def test_channels_last_computes_the_same_loss_and_gradients():
         model = AllInOne(get_config("tiny")).to(memory_format=fmt)
         x = deg.contiguous(memory_format=fmt)
         bce = torch.nn.functional.binary_cross_entropy_with_logits(model.prompt_net.logits(x), labels)
-        l1, mse = T.restoration_losses(model.restorer(x, labels), clean)
-        loss = l1 + 20 * mse + bce
+        l1, mse, psnr_term = T.restoration_losses(model.restorer(x, labels), clean)
+        loss = l1 + 20 * mse + 0.02 * psnr_term + bce
         loss.backward()
         results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
     (loss_a, grads_a), (loss_b, grads_b) = results
