@@ -147,7 +147,9 @@ fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
     let start = Instant::now();
     let opts = TileOptions::for_runtime(rt);
     let mut progress = |done: usize, total: usize| send(Event::Progress(id, done, total));
-    match restore_cancellable(
+    // The CLI's own entry point (tiling, and the self-ensemble when asked), checking
+    // `cancel` between tiles.
+    match wgpu_restore::ensemble::restore_cancellable(
         rt,
         model,
         &source.rgb,
@@ -157,14 +159,14 @@ fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
         &job.cancel,
         &mut progress,
     ) {
-        Ok(Some((image, tile, tiles, passes))) => send(Event::Restored(Box::new(Restored {
+        Ok(Some((image, report))) => send(Event::Restored(Box::new(Restored {
             item: id,
             image,
             probs,
             seconds: start.elapsed().as_secs_f64(),
-            tile,
-            tiles,
-            passes,
+            tile: report.tile,
+            tiles: report.tiles,
+            passes: report.passes,
         }))),
         Ok(None) => send(Event::Cancelled(id)),
         Err(e) => send(Event::Failed(
@@ -182,27 +184,6 @@ pub fn problem(e: &Error) -> String {
     } else {
         s
     }
-}
-
-/// Tiled restoration exactly as in the CLI (`wgpu_restore::tiling`, and
-/// `wgpu_restore::ensemble` when `ensemble`), checking `cancel` between tiles. Returns
-/// `None` when cancelled; else the image, the tile side (`None`: one whole-image forward),
-/// the number of tiles (over all passes) and of passes (1 without the ensemble).
-#[allow(clippy::type_complexity, clippy::too_many_arguments)]
-pub fn restore_cancellable(
-    rt: &Runtime,
-    model: &Model,
-    image: &Tensor,
-    probs: &[f32],
-    opts: &TileOptions,
-    ensemble: bool,
-    cancel: &AtomicBool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Option<(Tensor, Option<usize>, usize, usize)>, Error> {
-    let restored = wgpu_restore::ensemble::restore_cancellable(
-        rt, model, image, probs, opts, ensemble, cancel, progress,
-    );
-    restored.map(|r| r.map(|(img, report)| (img, report.tile, report.tiles, report.passes)))
 }
 
 /// The device descriptor for a device shared by the window and the runtime: the adapter's

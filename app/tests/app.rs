@@ -415,8 +415,8 @@ fn queue_and_cancel() {
 #[test]
 fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     use std::sync::atomic::AtomicBool;
+    use wgpu_restore::ensemble::restore_cancellable; // what the app's worker runs
     use wgpu_restore::tiling::{restore_tiled, TileOptions};
-    use wgpu_restore_app::engine::restore_cancellable;
     let rt = Runtime::new(wgpu_restore::RuntimeOptions {
         quiet: true,
         ..Default::default()
@@ -431,7 +431,7 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     let (cli, report) = restore_tiled(&rt, &model, &img, &probs, &opts, &mut |_, _| {}).unwrap();
     let mut seen = Vec::new();
     let never = AtomicBool::new(false);
-    let (app, tile, n, passes) = restore_cancellable(
+    let (app, app_report) = restore_cancellable(
         &rt,
         &model,
         &img,
@@ -443,6 +443,7 @@ fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     )
     .unwrap()
     .expect("not cancelled");
+    let (tile, n, passes) = (app_report.tile, app_report.tiles, app_report.passes);
     assert_eq!((tile, passes), (Some(32), 1));
     assert_eq!(n, report.tiles);
     assert!(n > 1);
