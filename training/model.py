@@ -45,6 +45,10 @@ CONFIGS = {
     "paper": Config("paper", 48, [4, 6, 6, 8], 4, [64, 128, 320], [64, 32, 16], 5, [8, 8, 8, 8], 64, [3, 4, 6, 3], 128),
     # small: sized to train on a 2-core CPU (docs/training.md); narrow ResNet-50 Prompt Net.
     "small": Config("small", 16, [1, 2, 2, 2], 1, [16, 32, 64], [32, 16, 8], 5, [8, 8, 8, 8], 16, [3, 4, 6, 3], 128),
+    # medium: small grown deeper (training/grow.py): two blocks at full resolution, twice the
+    # refinement, [2, 3, 3, 4] like the noise-only probe in ../shared/NOTES.md; 1.6x small's
+    # training step on the 2-core CPU.
+    "medium": Config("medium", 16, [2, 3, 3, 4], 2, [16, 32, 64], [32, 16, 8], 5, [8, 8, 8, 8], 16, [3, 4, 6, 3], 128),
     # tiny: tests only. Window sizes differ per level on purpose (odd sizes, padding).
     "tiny": Config("tiny", 8, [1, 1, 1, 1], 1, [8, 8, 16], [8, 8, 8], 3, [8, 5, 4, 3], 8, [1, 1, 1, 1], 32),
 }

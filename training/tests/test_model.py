@@ -9,7 +9,7 @@ from training import ops
 from training.model import CONFIGS, AllInOne, count, crop_origins, sample_crops
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "small", "medium", "paper"])
 def test_shapes_every_config(name):
     torch.manual_seed(0)
     model = AllInOne(CONFIGS[name]).eval()
@@ -25,7 +25,7 @@ def test_shapes_every_config(name):
 
 def test_parameter_counts_are_ordered():
     sizes = {n: count(AllInOne(c)) for n, c in CONFIGS.items()}
-    assert sizes["tiny"] < sizes["small"] < sizes["paper"]
+    assert sizes["tiny"] < sizes["small"] < sizes["medium"] < sizes["paper"]
     # The paper's Prompt Net is a full ResNet-50 (23.5 M parameters with a 3-way head).
     assert count(AllInOne(CONFIGS["paper"]).prompt_net) == 23_514_179
 
