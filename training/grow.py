@@ -106,8 +106,11 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True, help="grown compact checkpoint")
     ap.add_argument("--note", help="provenance note (default: names the source, its config and iteration)")
     a = ap.parse_args(argv)
+    try:
+        target = get_config(a.config)
+    except KeyError:
+        sys.exit(f"error: no config named {a.config!r} in training/model.py")
     ck = torch.load(a.src, map_location="cpu", weights_only=False)
-    target = get_config(a.config)
     note = a.note or (
         f"grown to {target.name} (blocks {target.blocks}, refine {target.refine}) from {a.src} "
         f"({ck['config']['name']}, iteration {ck.get('iteration')}); added blocks start as the identity"

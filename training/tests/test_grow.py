@@ -63,15 +63,11 @@ def test_added_blocks_learn_from_the_first_step():
         assert stack.ffn.pout.weight.grad.abs().sum() > 0
 
 
-def test_grown_checkpoint_exports_and_the_file_restores_as_the_source(tmp_path):
+def test_grown_checkpoint_exports_and_the_file_restores_as_the_source(tmp_path, monkeypatch):
     ck = trained_like(8)
     torch.save(ck, tmp_path / "src.pt")
-    get = G.get_config
-    try:  # main() looks the target up by name
-        G.get_config = lambda name: DEEPER if name == DEEPER.name else get(name)
-        G.main(["--from", str(tmp_path / "src.pt"), "--config", DEEPER.name, "--out", str(tmp_path / "g.pt")])
-    finally:
-        G.get_config = get
+    monkeypatch.setattr(G, "get_config", lambda name: DEEPER)  # main() looks the target up by name
+    G.main(["--from", str(tmp_path / "src.pt"), "--config", DEEPER.name, "--out", str(tmp_path / "g.pt")])
     model, prov = load_checkpoint(tmp_path / "g.pt")
     assert model.cfg == DEEPER and "grown to tiny-deeper" in prov["note"] and "iteration 700" in prov["note"]
     saved = torch.load(tmp_path / "g.pt", map_location="cpu", weights_only=False)
