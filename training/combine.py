@@ -68,7 +68,6 @@ def main(argv=None):
         combined = combine(r, p, note)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    a.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(combined, a.out)
     print(f"wrote {a.out} (iteration {combined['iteration']}): {note}")
 

@@ -38,7 +38,7 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
-from .model import AllInOne, Config, get_config  # noqa: E402
+from .model import AllInOne, Config, DsaStack, Restorer, get_config  # noqa: E402
 from .train import atomic_save  # noqa: E402
 
 # The config fields that growing may change; every other field must match the source.
@@ -46,13 +46,13 @@ GROWABLE = {"name", "blocks", "refine"}
 # Zeroed in an added block so that it starts as the identity (see the module docstring).
 ZEROED = {"attn.proj_c.weight", "attn.proj_p.weight", "ffn.pout.weight"}
 BRANCH_MIX = {"attn.w1", "attn.w2"}
-BLOCK_KEY = re.compile(r"^restorer\.(enc1|enc2|enc3|latent|dec3|dec2|dec1|refinement)\.(\d+)\.(.+)$")
+BLOCK_KEY = re.compile(r"^restorer\.(\w+)\.(\d+)\.(.+)$")
 
 
 def stack_depths(cfg: Config) -> dict[str, int]:
-    n = cfg.blocks
-    return {"enc1": n[0], "dec1": n[0], "enc2": n[1], "dec2": n[1], "enc3": n[2], "dec3": n[2],
-            "latent": n[3], "refinement": cfg.refine}
+    """Blocks per Dsa stack of the restorer, read off the module that `cfg` builds (so the
+    mapping from config to stacks lives only in `Restorer.__init__`)."""
+    return {name: len(m) for name, m in Restorer(cfg).named_children() if isinstance(m, DsaStack)}
 
 
 def check_growable(src: Config, dst: Config) -> None:
@@ -80,7 +80,7 @@ def grow(ck: dict, target: Config, note: str) -> dict:
             grown[k] = old[k].clone()
             continue
         m = BLOCK_KEY.match(k)
-        if not m or int(m.group(2)) < depth[m.group(1)]:
+        if not m or m.group(1) not in depth or int(m.group(2)) < depth[m.group(1)]:
             raise ValueError(f"{k}: not in the source checkpoint and not part of an added block")
         stack, rest = m.group(1), m.group(3)
         t = old[f"restorer.{stack}.{depth[stack] - 1}.{rest}"].clone()
@@ -119,7 +119,6 @@ def main(argv=None):
         grown = grow(ck, target, note)
     except ValueError as e:
         sys.exit(f"error: {e}")
-    a.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(grown, a.out)
     added = sum(v.numel() for v in grown["model"].values()) - sum(v.numel() for v in ck["model"].values())
     print(f"wrote {a.out} (iteration {grown['iteration']}, {added / 1e6:.2f} M parameters added): {note}")

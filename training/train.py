@@ -64,6 +64,7 @@ def lr_at(it: int, total: int, warmup: int, base: float) -> float:
 
 
 def atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     tmp.replace(path)
@@ -82,7 +83,6 @@ def save_compact(src: Path, dst: Path) -> None:
     if ema is not None:
         ck["model"] = {k: ema[k].to(v.dtype) if k in ema else v for k, v in ck["model"].items()}
         ck["provenance"] = {**ck.get("provenance", {}), "ema_decay": ck["args"].get("ema")}
-    dst.parent.mkdir(parents=True, exist_ok=True)
     atomic_save(ck, dst)
     print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB, iteration {ck['iteration']})")
 
