@@ -253,23 +253,28 @@ class Mix(NamedTuple):
     pair: float = 0.25
     triple: float = 0.05
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Share of rain-free samples whose CLEAN image gets rain-like streaks as content
+    # ("decoys", see add_decoy): the target keeps them and the rain label stays 0.
+    decoy: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> "Mix":
-        """'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2' (unnamed fields keep their default)."""
+        """'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2,decoy=0.2' (unnamed fields keep their default)."""
         fields, weights = {}, dict(zip(DEGRADATIONS, cls().weights))
         for item in filter(None, (t.strip() for t in text.split(","))):
             key, _, value = item.partition("=")
-            if key in cls._fields[:4]:
+            if key in (*cls._fields[:4], "decoy"):
                 fields[key] = float(value)
             elif key in weights:
                 weights[key] = float(value)
             else:
-                raise ValueError(f"mix: unknown key {key!r} (clean, single, pair, triple, {', '.join(DEGRADATIONS)})")
+                raise ValueError(f"mix: unknown key {key!r} (clean, single, pair, triple, decoy, {', '.join(DEGRADATIONS)})")
         mix = cls(**fields, weights=tuple(weights[k] for k in DEGRADATIONS))
         total = mix.clean + mix.single + mix.pair + mix.triple
         if abs(total - 1.0) > 1e-6 or min(mix[:4]) < 0 or min(mix.weights) < 0 or sum(mix.weights) <= 0:
             raise ValueError(f"mix: shares must be >= 0 and add up to 1 (got {total:.3f}), weights >= 0")
+        if not 0.0 <= mix.decoy <= 1.0:
+            raise ValueError(f"mix: decoy is a share in [0, 1] (got {mix.decoy})")
         return mix
 
 
@@ -329,9 +334,25 @@ def _dihedral(img: np.ndarray, k: int) -> np.ndarray:
     return out.transpose(1, 0, 2) if k >= 4 else out
 
 
+def add_decoy(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rain-like streaks as image CONTENT: the rain synthesis, in any of the 4 axis-aligned
+    directions (near vertical or near horizontal, either way up).
+
+    Wire mesh, cables, grass and railings look like rain streaks to a network that has
+    only seen streaks as something to remove: the shipped 63,686 restorer erased the wire
+    mesh of McMaster image 12 from the clean photo (31.7 dB) whatever the Prompt Net said.
+    A decoy's target keeps its streaks and its rain label is 0, so only the rain
+    probability tells the restorer whether streaks are rain (train.py gives the restorer
+    rain = 0 for these samples, since the Prompt Net cannot tell synthetic decoys from rain).
+    """
+    k = int(rng.integers(4))
+    return np.rot90(add_rain(np.rot90(img, k), rng), -k)
+
+
 def random_patch(images: Sequence[np.ndarray], patch: int, rng: np.random.Generator,
                  probs: np.ndarray | None = None, kinds=None, mix: Mix = DEFAULT_MIX):
-    """One training sample: (degraded, clean, labels), float32 HxWx3 numpy.
+    """One training sample: (degraded, clean, labels, decoy), float32 HxWx3 numpy, the
+    labels float32 (3,), decoy a bool (the clean image holds streaks, see add_decoy).
 
     The flip/rotation is applied to the clean image BEFORE degrading, so the content is
     augmented with all 8 dihedral transforms while rain stays near vertical and haze
@@ -348,8 +369,12 @@ def random_patch(images: Sequence[np.ndarray], patch: int, rng: np.random.Genera
     x0 = int(rng.integers(W - patch + 1))
     clean = to_float(src[y0:y0 + patch, x0:x0 + patch])
     kinds = sample_kinds(rng, mix) if kinds is None else kinds
+    # Drawn only when decoys are on, so runs without them keep their exact draws.
+    decoy = mix.decoy > 0 and "rain" not in kinds and bool(rng.random() < mix.decoy)
+    if decoy:
+        clean = np.ascontiguousarray(add_decoy(clean, rng), dtype=np.float32)
     degraded, labels = degrade(clean, kinds, rng, frame=(y0, x0, H, W))
-    return degraded, clean, labels
+    return degraded, clean, labels, decoy
 
 
 def area_probs(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -362,13 +387,15 @@ def _stack(samples):
     deg = torch.from_numpy(np.stack([s[0] for s in samples]).transpose(0, 3, 1, 2).copy())
     clean = torch.from_numpy(np.stack([s[1] for s in samples]).transpose(0, 3, 1, 2).copy())
     labels = torch.from_numpy(np.stack([s[2] for s in samples]))
-    return deg, clean, labels
+    decoy = torch.tensor([s[3] for s in samples], dtype=torch.bool)
+    return deg, clean, labels, decoy
 
 
 def batches(images: Sequence[np.ndarray], batch: int = 4, patch: int = 128,
             rng: np.random.Generator | None = None, by_area: bool = True,
             mix: Mix = DEFAULT_MIX) -> Iterator[tuple[torch.Tensor, ...]]:
-    """Endless (degraded, clean, labels) batches: NCHW float32 in [0, 1], labels N x 3."""
+    """Endless (degraded, clean, labels, decoy) batches: NCHW float32 in [0, 1], labels
+    N x 3, decoy N bools (random_patch)."""
     rng = rng if rng is not None else np.random.default_rng()
     probs = area_probs(images) if by_area else None
     while True:
@@ -391,7 +418,7 @@ class TrainPatches(torch.utils.data.IterableDataset):
         wid = info.id if info is not None else 0
         rng = np.random.default_rng([self.seed, wid])
         while True:
-            d, c, l = random_patch(self.images, self.patch, rng, self.probs)
+            d, c, l, _ = random_patch(self.images, self.patch, rng, self.probs)
             yield (torch.from_numpy(np.ascontiguousarray(d.transpose(2, 0, 1))),
                    torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1))),
                    torch.from_numpy(l))

@@ -54,6 +54,7 @@ RUN_SETTINGS = {"batch": 4, "patch": 128, "lr": 2e-4, "warmup": 0.075, "mse_weig
 # Floor under each patch's MSE in the PSNR term (1e-4: 40 dB), so that a clean patch the
 # net already passes through at 45 dB does not take over the batch's gradient.
 PSNR_TERM_FLOOR = 1e-4
+RAIN_COLUMN = torch.tensor([[float(k == "rain") for k in D.DEGRADATIONS]])
 
 
 def lr_at(it: int, total: int, warmup: int, base: float) -> float:
@@ -232,8 +233,9 @@ def main(argv=None):
     ap.add_argument("--gt-label-share", type=float, default=0.4, help="share of the schedule over which GT labels fade out")
     ap.add_argument(
         "--mix",
-        help="sample mix, e.g. 'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2' "
-        "(default: the recipe's 10%% clean, 60%% one type, 25%% two, 5%% three, types equally likely)",
+        help="sample mix, e.g. 'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2,decoy=0.2' "
+        "(default: the recipe's 10%% clean, 60%% one type, 25%% two, 5%% three, types equally likely, "
+        "no decoys; decoy: the share of rain-free samples with rain-like streaks as content, data.add_decoy)",
     )
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave the default)")
     ap.add_argument("--device", default="cpu")
@@ -244,6 +246,12 @@ def main(argv=None):
         default=True,
         help="NHWC tensors for training (same function; on the 2-core CPU with --bf16 a step of the small "
         "config took 1.74 s instead of 1.97 s: oneDNN's depthwise convolutions are much faster in NHWC)",
+    )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the restorer's training step (fixed shapes: compiled once, 4-5 min on the "
+        "2-core CPU; a small-config step then took 0.95 s instead of 1.45 s there)",
     )
     ap.add_argument("--val-every", type=int, default=1000)
     ap.add_argument("--val-per-set", type=int, default=4)
@@ -320,6 +328,10 @@ def main(argv=None):
         average = WeightAverage(model, a.ema, kept, resume.get("ema_steps", 0) if kept is not None else 0)
         shadow = AllInOne(cfg).to(device, memory_format=fmt)  # the average, loaded for validation
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+    restorer = net.restorer if not ddp else net.module.restorer
+    # Compiled for the training step only: validation runs other shapes on `model`, and
+    # the compiled wrapper shares the parameters, so checkpoints do not change.
+    restorer_step = torch.compile(restorer) if a.compile else restorer
 
     images = D.load_images(a.data_root)
     mix = D.Mix.parse(a.mix)
@@ -372,7 +384,7 @@ def main(argv=None):
         rewarm = 1.0 if rewarm_from is None else min(1.0, (it - rewarm_from + 1) / 200)
         for g in opt.param_groups:
             g["lr"] = lr_at(it - a.sched_start, a.iters - a.sched_start, warmup, a.lr) * rewarm
-        deg, clean, labels = (t.to(device, non_blocking=True) for t in next(stream))
+        deg, clean, labels, decoy = (t.to(device, non_blocking=True) for t in next(stream))
         deg = deg.contiguous(memory_format=fmt)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.bf16):
             prompt_net = net.prompt_net if not ddp else net.module.prompt_net
@@ -383,8 +395,10 @@ def main(argv=None):
                 p_gt = max(0.0, 1.0 - it / max(1.0, a.gt_label_share * a.iters))
                 use_gt = (torch.rand(deg.shape[0], 1, device=device) < p_gt).float()
                 probs = use_gt * labels + (1 - use_gt) * torch.sigmoid(logits.detach().float())
-                restorer = net.restorer if not ddp else net.module.restorer
-                l1, mse, psnr_term = restoration_losses(restorer(deg, probs).float(), clean)
+                # A decoy's streaks are content: the Prompt Net cannot tell them from rain
+                # (they are drawn by the same synthesis), so the restorer is told rain = 0.
+                probs = probs * (1.0 - decoy.float()[:, None] * RAIN_COLUMN.to(device))
+                l1, mse, psnr_term = restoration_losses(restorer_step(deg, probs).float(), clean)
             else:
                 l1 = mse = psnr_term = torch.zeros((), device=device)
         loss = l1 + a.mse_weight * mse + a.psnr_weight * psnr_term + (bce if a.part != "restorer" else 0.0)

@@ -257,13 +257,54 @@ def test_batches_shapes_labels_and_speed():
     next(gen)
     t = time.perf_counter()
     for _ in range(20):
-        deg, clean, labels = next(gen)
+        deg, clean, labels, decoy = next(gen)
         assert deg.shape == clean.shape == (4, 3, 128, 128) and labels.shape == (4, 3)
+        assert not decoy.any()  # the default mix has none
         assert deg.dtype == clean.dtype == labels.dtype == torch.float32
         assert 0 <= float(deg.min()) and float(deg.max()) <= 1
         for i in range(4):
             assert torch.equal(deg[i], clean[i]) == (labels[i].sum() == 0)
     print(f"batch 4x128x128: {1e3 * (time.perf_counter() - t) / 20:.1f} ms")  # reported, not asserted
+
+
+def test_decoys_put_streaks_into_the_target_and_keep_the_rain_label_zero():
+    img = D.to_uint8(natural_like(160, 200, seed=4))
+    mix = D.Mix.parse("clean=0.5,single=0.5,pair=0,triple=0,noise=1,rain=0,haze=0,decoy=1")
+    rng = np.random.default_rng(1)
+    seen = 0
+    for _ in range(12):
+        deg, clean, labels, decoy = D.random_patch([img], 64, rng, mix=mix)
+        assert decoy and labels[1] == 0.0
+        seen += labels[0] == 1.0
+        if labels[0] == 0.0:  # clean sample: the degraded image is the target, streaks included
+            assert np.array_equal(deg, clean)
+    assert 0 < seen < 12
+    # A rain sample never gets a decoy: its streaks are what must go.
+    rain_only = D.Mix.parse("clean=0,single=1,pair=0,triple=0,noise=0,rain=1,haze=0,decoy=1")
+    for _ in range(4):
+        assert not D.random_patch([img], 64, rng, mix=rain_only)[3]
+
+
+def test_add_decoy_draws_rain_streaks_in_an_axis_direction():
+    flat = np.full((96, 96, 3), 0.3, np.float32)
+    rng = np.random.default_rng(5)
+    directions = set()
+    for _ in range(16):
+        out = D.add_decoy(flat, rng)
+        assert out.shape == flat.shape and np.all(out >= flat - 1e-6) and out.max() > 0.6
+        g = out.mean(2) - 0.3
+        # Streaks run along the axis with the larger autocorrelation at a 3 px shift.
+        along_y = float((g[3:] * g[:-3]).sum())
+        along_x = float((g[:, 3:] * g[:, :-3]).sum())
+        directions.add(along_y > along_x)
+    assert directions == {True, False}
+
+
+def test_mix_parses_decoy_and_checks_it():
+    assert D.Mix.parse("decoy=0.25").decoy == 0.25
+    assert D.Mix.parse("").decoy == 0.0
+    with pytest.raises(ValueError, match="decoy"):
+        D.Mix.parse("decoy=1.5")
 
 
 def test_train_patches_with_dataloader():

@@ -172,3 +172,32 @@ def test_weight_average_follows_the_decay():
     for _ in range(200):
         avg.update(net)
     assert avg.state["weight"].item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_decoys_tell_the_restorer_rain_is_absent(tmp_path, monkeypatch):
+    """A decoy sample's streaks are content (data.add_decoy): whatever the Prompt Net makes
+    of them, the restorer is given rain = 0 for it, and the other types' probabilities."""
+    from training import model as M
+
+    seen = []
+    forward = M.Restorer.forward
+
+    def spy(self, img, probs):
+        seen.append(probs.detach().clone())
+        return forward(self, img, probs)
+
+    monkeypatch.setattr(M.Restorer, "forward", spy)
+    write_train_root(tmp_path / "data", size=48)
+    # Every sample is a decoy: noise only or clean, never rain.
+    run(tmp_path, tmp_path / "d", "--iters", "3", "--part", "restorer", "--gt-label-share", "0",
+        "--mix", "clean=0.5,single=0.5,pair=0,triple=0,noise=1,rain=0,haze=0,decoy=1")
+    assert len(seen) == 3
+    probs = torch.cat(seen)
+    assert torch.all(probs[:, 1] == 0)
+    later = torch.cat(seen[1:])  # iteration 0 still gives every sample its labels
+    assert torch.all((later[:, 0] > 0) & (later[:, 0] < 1))  # the Prompt Net's own guesses
+    # Without decoys the restorer gets the Prompt Net's rain probability as it is.
+    seen.clear()
+    run(tmp_path, tmp_path / "n", "--iters", "2", "--part", "restorer", "--gt-label-share", "0",
+        "--mix", "clean=0.5,single=0.5,pair=0,triple=0,noise=1,rain=0,haze=0")
+    assert torch.all(torch.cat(seen[1:])[:, 1] > 0)
