@@ -31,13 +31,17 @@ DEFAULT_IMAGES = ["clean/mcmaster-12", "noise15/mcmaster-12", "noise15/mcmaster-
 VECTORS = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0), (0, 0, 1)]
 
 
+def column(vector) -> str:
+    return ",".join(map(str, vector))
+
+
 @torch.no_grad()
 def probe(net, inp_u8: np.ndarray, target_u8: np.ndarray, vectors=VECTORS) -> dict:
     """PSNR of the restorer's output under each forced vector and under the Prompt Net's own."""
     x = D.to_tensor(inp_u8)
     own = net.classify(x)  # as at inference (crops of the image)
     out = {"prompt_net": [round(float(p), 4) for p in own.flatten()]}
-    for name, probs in [("own", own)] + [(",".join(map(str, v)), torch.tensor([v], dtype=torch.float32)) for v in vectors]:
+    for name, probs in [("own", own)] + [(column(v), torch.tensor([v], dtype=torch.float32)) for v in vectors]:
         restored = net.restorer(x, probs)[0].clamp(0, 1).permute(1, 2, 0).numpy()
         out[name] = psnr(restored, target_u8)
     return out
@@ -54,7 +58,7 @@ def main(argv=None):
     if a.threads:
         torch.set_num_threads(a.threads)
     net, _ = load_checkpoint(a.checkpoint)
-    cols = ["own"] + [",".join(map(str, v)) for v in VECTORS]
+    cols = ["own"] + [column(v) for v in VECTORS]
     print(f"{'image':28s} " + " ".join(f"{c:>8s}" for c in cols) + "   Prompt Net")
     rows = {}
     for item in a.images:

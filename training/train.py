@@ -328,10 +328,9 @@ def main(argv=None):
         average = WeightAverage(model, a.ema, kept, resume.get("ema_steps", 0) if kept is not None else 0)
         shadow = AllInOne(cfg).to(device, memory_format=fmt)  # the average, loaded for validation
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
-    restorer = net.restorer if not ddp else net.module.restorer
     # Compiled for the training step only: validation runs other shapes on `model`, and
     # the compiled wrapper shares the parameters, so checkpoints do not change.
-    restorer_step = torch.compile(restorer) if a.compile else restorer
+    restorer_step = torch.compile(model.restorer) if a.compile else model.restorer
 
     images = D.load_images(a.data_root)
     mix = D.Mix.parse(a.mix)
