@@ -264,6 +264,10 @@ def main(argv=None):
     ap.add_argument("--save-compact", type=Path, help="write <out>/last.pt as a compact checkpoint (weights only) and exit")
     a = ap.parse_args(argv)
     if a.save_compact:
+        # A separate mode, not an option of a training run: say so rather than dying in
+        # torch.load when someone adds it to a training command.
+        if not (a.out / "last.pt").is_file():
+            ap.error(f"--save-compact compacts an existing run: {a.out / 'last.pt'} does not exist")
         save_compact(a.out / "last.pt", a.save_compact)
         return
 

@@ -201,3 +201,13 @@ def test_decoys_tell_the_restorer_rain_is_absent(tmp_path, monkeypatch):
     run(tmp_path, tmp_path / "n", "--iters", "2", "--part", "restorer", "--gt-label-share", "0",
         "--mix", "clean=0.5,single=0.5,pair=0,triple=0,noise=1,rain=0,haze=0")
     assert torch.all(torch.cat(seen[1:])[:, 1] > 0)
+
+
+def test_save_compact_without_a_run_is_a_clear_error(tmp_path, capsys):
+    """--save-compact is its own mode; added to a fresh training command it must say why
+    it stops instead of raising FileNotFoundError out of torch.load."""
+    with pytest.raises(SystemExit) as stop:
+        T.main(["--out", str(tmp_path / "none"), "--save-compact", str(tmp_path / "c.pt")])
+    assert stop.value.code == 2
+    assert "compacts an existing run" in capsys.readouterr().err
+    assert not (tmp_path / "c.pt").exists()
