@@ -27,26 +27,20 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
+from .combine import require_same_model  # noqa: E402
 from .train import atomic_save  # noqa: E402
 
 
 def average(checkpoints: list[dict], note: str) -> dict:
     """The last checkpoint with every floating-point tensor replaced by the mean over all.
 
-    All must share the config, tensor names and shapes; anything else is refused rather
-    than silently producing a file that will not load."""
+    All must be checkpoints of the same model (`combine.require_same_model`); anything
+    else is refused rather than silently producing a file that will not load."""
     if len(checkpoints) < 2:
         raise ValueError("give at least two checkpoints to average")
     last = checkpoints[-1]
     for i, ck in enumerate(checkpoints[:-1]):
-        if ck["config"] != last["config"]:
-            raise ValueError(f"checkpoint {i + 1} has a different config from the last one")
-        if ck["model"].keys() != last["model"].keys():
-            diff = sorted(ck["model"].keys() ^ last["model"].keys())[:5]
-            raise ValueError(f"checkpoint {i + 1} names different tensors: {diff}")
-        for k, v in last["model"].items():
-            if ck["model"][k].shape != v.shape:
-                raise ValueError(f"{k}: shape {tuple(ck['model'][k].shape)} against {tuple(v.shape)}")
+        require_same_model(ck, last, f"checkpoint {i + 1} and the last one")
     mean = {}
     for k, v in last["model"].items():
         if v.is_floating_point():

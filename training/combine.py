@@ -27,23 +27,31 @@ from .train import atomic_save  # noqa: E402
 PROMPT_PREFIX = "prompt_net."
 
 
+def require_same_model(a: dict, b: dict, what: str = "the two checkpoints") -> None:
+    """Raise ValueError unless checkpoints `a` and `b` have the same config, tensor names
+    and tensor shapes: what mixing tensors of the two (combine.py, average.py) needs for
+    the result to load."""
+    if a["config"] != b["config"]:
+        raise ValueError(f"{what} have different configs")
+    ta, tb = a["model"], b["model"]
+    if ta.keys() != tb.keys():
+        raise ValueError(f"{what} name different tensors: {sorted(ta.keys() ^ tb.keys())[:5]}")
+    for k, v in ta.items():
+        if v.shape != tb[k].shape:
+            raise ValueError(f"{k}: shape {tuple(v.shape)} against {tuple(tb[k].shape)}")
+
+
 def combine(restorer: dict, prompt_net: dict, note: str) -> dict:
     """`restorer` with every `prompt_net.*` tensor taken from `prompt_net`.
 
-    Both must be checkpoints of the same config with the same tensor names and shapes;
-    anything else is refused rather than silently producing a file that will not load.
+    Both must be checkpoints of the same model (`require_same_model`); anything else is
+    refused rather than silently producing a file that will not load.
     """
-    if restorer["config"] != prompt_net["config"]:
-        raise ValueError("the two checkpoints have different configs")
+    require_same_model(restorer, prompt_net)
     a, b = restorer["model"], prompt_net["model"]
-    if a.keys() != b.keys():
-        raise ValueError(f"the two checkpoints name different tensors: {sorted(a.keys() ^ b.keys())[:5]}")
     swapped = [k for k in a if k.startswith(PROMPT_PREFIX)]
     if not swapped:
         raise ValueError(f"no {PROMPT_PREFIX}* tensors to swap")
-    for k in swapped:
-        if a[k].shape != b[k].shape:
-            raise ValueError(f"{k}: shape {tuple(a[k].shape)} against {tuple(b[k].shape)}")
     out = dict(restorer)
     out["model"] = {k: (b[k].clone() if k in swapped else v) for k, v in a.items()}
     out.pop("opt", None)

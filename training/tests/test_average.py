@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import pytest
 import torch
 
 from training import average as A
 from training.export import load_checkpoint
-from training.model import AllInOne, get_config
-
-
-def checkpoint(seed: int, iteration: int, config: str = "tiny") -> dict:
-    torch.manual_seed(seed)
-    model = AllInOne(get_config(config))
-    return {
-        "config": asdict(model.cfg),
-        "model": model.state_dict(),
-        "opt": {"state": {}},
-        "iteration": iteration,
-        "provenance": {"iterations": iteration},
-    }
+from training.model import AllInOne
+from training.tests.checkpoints import seeded_checkpoint
 
 
 def test_mean_of_every_weight_keeps_the_last_counter(tmp_path):
-    a, b = checkpoint(1, 100), checkpoint(2, 200)
+    a, b = seeded_checkpoint(1, 100), seeded_checkpoint(2, 200)
     paths = [tmp_path / "a.pt", tmp_path / "b.pt"]
     for ck, p in zip((a, b), paths):
         torch.save(ck, p)
@@ -44,13 +31,13 @@ def test_mean_of_every_weight_keeps_the_last_counter(tmp_path):
 
 def test_mismatched_checkpoints_are_refused():
     with pytest.raises(ValueError, match="different config"):
-        A.average([checkpoint(1, 1, "small"), checkpoint(2, 2)], "x")
-    b = checkpoint(2, 2)
+        A.average([seeded_checkpoint(1, 1, "small"), seeded_checkpoint(2, 2)], "x")
+    b = seeded_checkpoint(2, 2)
     b["model"] = dict(b["model"])
     k = next(k for k, v in b["model"].items() if v.ndim == 4)
     b["model"][k] = torch.zeros(1, 1, 1, 1)
     with pytest.raises(ValueError, match="shape"):
-        A.average([checkpoint(1, 1), b], "x")
+        A.average([seeded_checkpoint(1, 1), b], "x")
     with pytest.raises(ValueError, match="at least two"):
         A.average([b], "x")
 

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 
 import pytest
 import torch
 
 from training import combine as C
 from training.export import load_checkpoint
-from training.model import AllInOne, get_config
-
-
-def checkpoint(seed: int, iteration: int) -> dict:
-    torch.manual_seed(seed)
-    model = AllInOne(get_config("tiny"))
-    return {
-        "config": asdict(model.cfg),
-        "model": model.state_dict(),
-        "opt": {"state": {}},
-        "iteration": iteration,
-        "provenance": {"iterations": iteration},
-    }
+from training.tests.checkpoints import seeded_checkpoint
 
 
 def _save(ck: dict, path):
@@ -31,7 +18,7 @@ def _save(ck: dict, path):
 
 
 def test_combined_checkpoint_takes_each_half_from_its_source_and_loads(tmp_path):
-    r, p = checkpoint(1, 300), checkpoint(2, 100)
+    r, p = seeded_checkpoint(1, 300), seeded_checkpoint(2, 100)
     C.main(["--restorer", str(_save(r, tmp_path / "r.pt")), "--prompt-net", str(_save(p, tmp_path / "p.pt")),
             "--out", str(tmp_path / "c.pt")])
     c = torch.load(tmp_path / "c.pt", map_location="cpu", weights_only=False)
@@ -53,7 +40,7 @@ def test_combined_checkpoint_takes_each_half_from_its_source_and_loads(tmp_path)
 
 
 def test_mismatched_checkpoints_are_refused():
-    tiny = checkpoint(1, 10)
+    tiny = seeded_checkpoint(1, 10)
     with pytest.raises(ValueError, match="different configs"):
         C.combine(tiny, dict(tiny, config={**tiny["config"], "name": "other"}), "x")
     renamed = dict(tiny, model={k.replace("prompt_net.", "prompt_nett."): v for k, v in tiny["model"].items()})
@@ -62,7 +49,7 @@ def test_mismatched_checkpoints_are_refused():
 
 
 def test_mis_shaped_prompt_tensor_is_refused():
-    tiny = checkpoint(1, 10)
+    tiny = seeded_checkpoint(1, 10)
     key = next(k for k, v in tiny["model"].items() if k.startswith("prompt_net.") and v.dim() == 4)
     other = dict(tiny, model={**tiny["model"], key: torch.zeros(1, 1, 1, 1)})
     with pytest.raises(ValueError, match=re.escape(key)):
