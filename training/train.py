@@ -189,7 +189,8 @@ def main(argv=None):
         type=int,
         default=0,
         help="run N more iterations on a schedule of their own (warm-up + cosine over those N) instead of "
-        "continuing the checkpoint's; a resume of that run keeps it",
+        "continuing the checkpoint's; repeating the same command resumes that schedule (a different N "
+        "starts another from the checkpoint's iteration)",
     )
     ap.add_argument("--stop-after", type=int, default=0, help="stop this run after N more iterations (0: run to the end)")
     ap.add_argument(
@@ -316,7 +317,10 @@ def main(argv=None):
             rewarm_from = resume["iteration"]
         start, wall = resume["iteration"], resume.get("wall_s", 0.0)
         a.sched_start = resume["args"].get("sched_start", 0)
-        if a.fresh_schedule:
+        # Repeating the command that started a --fresh-schedule run resumes that schedule;
+        # only a new source (--init) or a different N starts another one.
+        same_fresh_run = src == ckpt_path and own.get("fresh_schedule") == a.fresh_schedule
+        if a.fresh_schedule and not same_fresh_run:
             a.sched_start, a.iters, rewarm_from = start, start + a.fresh_schedule, None
         elif a.iters is None:
             a.iters = resume["args"]["iters"]

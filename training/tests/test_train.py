@@ -211,3 +211,25 @@ def test_save_compact_without_a_run_is_a_clear_error(tmp_path, capsys):
     assert stop.value.code == 2
     assert "compacts an existing run" in capsys.readouterr().err
     assert not (tmp_path / "c.pt").exists()
+
+
+def test_repeating_a_fresh_schedule_command_resumes_its_schedule(tmp_path):
+    """The documented way to resume a run is to repeat its command. For a run started with
+    --init and --fresh-schedule N, that must continue the same schedule (same start, same
+    end, no second warm-up), not begin N new iterations from wherever it stopped; a
+    different N does start a new schedule."""
+    write_train_root(tmp_path / "data")
+    run(tmp_path, tmp_path / "all", "--iters", "2")
+    init = tmp_path / "init.pt"
+    T.main(["--out", str(tmp_path / "all"), "--save-compact", str(init)])
+    command = ("--init", str(init), "--fresh-schedule", "6", "--stop-after", "2")
+
+    first = run(tmp_path, tmp_path / "r", *command)
+    assert first["iteration"] == 4
+    assert (first["args"]["sched_start"], first["args"]["iters"]) == (2, 8)
+    second = run(tmp_path, tmp_path / "r", *command)
+    assert second["iteration"] == 6
+    assert (second["args"]["sched_start"], second["args"]["iters"]) == (2, 8)
+
+    other = run(tmp_path, tmp_path / "r", "--init", str(init), "--fresh-schedule", "3", "--stop-after", "1")
+    assert (other["args"]["sched_start"], other["args"]["iters"]) == (6, 9)
