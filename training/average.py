@@ -25,9 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "training"
 
-import torch  # noqa: E402
-
-from .combine import require_same_model  # noqa: E402
+from .combine import read_checkpoint, require_same_model  # noqa: E402
 from .train import atomic_save  # noqa: E402
 
 
@@ -63,11 +61,7 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True, help="averaged checkpoint, without optimizer state")
     ap.add_argument("--note", help="provenance note (default: names every source and its iteration)")
     a = ap.parse_args(argv)
-    checkpoints = []
-    for path in a.sources:
-        if not path.is_file():
-            sys.exit(f"error: {path}: no such checkpoint")
-        checkpoints.append(torch.load(path, map_location="cpu", weights_only=False))
+    checkpoints = [read_checkpoint(path) for path in a.sources]
     note = a.note or "weight mean of " + ", ".join(
         f"{p} (iteration {ck.get('iteration')})" for p, ck in zip(a.sources, checkpoints)
     )

@@ -27,6 +27,14 @@ from .train import atomic_save  # noqa: E402
 PROMPT_PREFIX = "prompt_net."
 
 
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint at `path`, or exit with a one-line error when there is none (these
+    tools are run by hand, where a torch.load traceback hides the mistyped name)."""
+    if not path.is_file():
+        sys.exit(f"error: {path}: no such checkpoint")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 def require_same_model(a: dict, b: dict, what: str = "the two checkpoints") -> None:
     """Raise ValueError unless checkpoints `a` and `b` have the same config, tensor names
     and tensor shapes: what mixing tensors of the two (combine.py, average.py) needs for
@@ -66,8 +74,7 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True, help="combined checkpoint, without optimizer state")
     ap.add_argument("--note", help="provenance note (default: names both sources and their iterations)")
     a = ap.parse_args(argv)
-    r = torch.load(a.restorer, map_location="cpu", weights_only=False)
-    p = torch.load(a.prompt_net, map_location="cpu", weights_only=False)
+    r, p = read_checkpoint(a.restorer), read_checkpoint(a.prompt_net)
     note = a.note or (
         f"restorer: {a.restorer} (iteration {r.get('iteration')}); "
         f"Prompt Net: {a.prompt_net} (iteration {p.get('iteration')})"

@@ -54,3 +54,11 @@ def test_mis_shaped_prompt_tensor_is_refused():
     other = dict(tiny, model={**tiny["model"], key: torch.zeros(1, 1, 1, 1)})
     with pytest.raises(ValueError, match=re.escape(key)):
         C.combine(tiny, other, "x")
+
+
+def test_missing_source_is_a_one_line_error(tmp_path):
+    """A mistyped checkpoint name stops with one line naming it, and writes nothing."""
+    real = _save(seeded_checkpoint(1, 10), tmp_path / "r.pt")
+    with pytest.raises(SystemExit, match=re.escape(f"{tmp_path / 'nope.pt'}: no such checkpoint")):
+        C.main(["--restorer", str(real), "--prompt-net", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "c.pt")])
+    assert not (tmp_path / "c.pt").exists()
