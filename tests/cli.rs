@@ -213,6 +213,33 @@ fn folder_run_with_a_corrupt_file_and_output_policies() {
         "{}",
         stderr(&o)
     );
+    // Nor when the input that would be replaced was itself dropped (its output is itself):
+    // other/a.png's output is in/a.png, an input too.
+    let other = t.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    write_png(&other.join("a.png"), 16, 16, 9);
+    let a_in_bytes = std::fs::read(&a_in).unwrap();
+    let o = run(&[
+        "restore",
+        s(&a_in),
+        s(&other.join("a.png")),
+        "-o",
+        s(&input),
+        "--model",
+        s(&model),
+        "--overwrite",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("would overwrite an input"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(&a_in).unwrap(),
+        a_in_bytes,
+        "the input is untouched"
+    );
 }
 
 #[test]

@@ -140,6 +140,9 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
     let mut taken: HashMap<PathBuf, String> = HashMap::new();
+    // Every input named, not only those that become jobs: an input dropped below (its own
+    // output would be itself) must still be safe from another input's output.
+    let all_inputs: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     for f in files {
         let shown = f.path.display().to_string();
         let in_fmt = Format::from_path(&f.path).unwrap_or(Format::Png);
@@ -200,9 +203,8 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
         });
     }
     // No input may be replaced by another input's output either.
-    let inputs: Vec<PathBuf> = jobs.iter().map(|j| j.input.path.clone()).collect();
     jobs.retain(|j| {
-        let clash = inputs.iter().any(|i| same_file(&j.output, i));
+        let clash = all_inputs.iter().any(|i| same_file(&j.output, i));
         if clash {
             errors.push((
                 j.input.path.display().to_string(),
