@@ -53,6 +53,12 @@ fn err(kind: ErrorKind, message: impl Into<String>) -> ImageIoError {
 
 pub type IoResult<T> = std::result::Result<T, ImageIoError>;
 
+/// The largest image read, in pixels (about 15000 x 10000). A pixel costs some 40-50 bytes on
+/// its way through decode, f32 planes, restoration and encode, and two images decode at once
+/// in a folder run, so a 30000 x 30000 file (a few MB if flat) would otherwise take tens of
+/// GB and end the process without a word. Checked from the header, before decoding.
+pub const MAX_PIXELS: u64 = 150_000_000;
+
 /// The output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -286,6 +292,18 @@ pub fn decode_image(bytes: &[u8], hint: Option<Format>) -> IoResult<Image> {
         }
     };
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (w, h) = decoder.dimensions();
+    let pixels = w as u64 * h as u64;
+    if pixels > MAX_PIXELS {
+        return Err(err(
+            ErrorKind::Unsupported,
+            format!(
+                "{w}x{h} pixels ({} megapixels) is over the limit of {} megapixels",
+                pixels / 1_000_000,
+                MAX_PIXELS / 1_000_000
+            ),
+        ));
+    }
     let icc = decoder.icc_profile().unwrap_or(None);
     let exif = decoder.exif_metadata().unwrap_or(None);
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);

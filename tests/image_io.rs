@@ -217,6 +217,38 @@ fn bad_files_give_clear_errors() {
     assert!(e.message.contains("GIF"), "{e}");
     let e = read_image(Path::new("/nonexistent/x.png")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Io);
+    // A header claiming 20000 x 20000 pixels: refused from the header, before any decoding
+    // (the tiny IDAT behind it would be a corrupt-file error if decoding began).
+    let e = decode_image(&png_header_only(20000, 20000), None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unsupported, "{e}");
+    assert!(
+        e.message.contains("20000x20000") && e.message.contains("limit"),
+        "{e}"
+    );
+    // One within the limit gets as far as decoding.
+    let e = decode_image(&png_header_only(100, 100), None).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+}
+
+/// A PNG signature, an IHDR for `w` x `h` RGB8, a 2-byte IDAT and IEND, all with valid CRCs.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter change, not interlaced
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &[0x78, 0x9c]);
+    chunk(&mut png, b"IEND", &[]);
+    png
 }
 
 #[test]
