@@ -150,8 +150,9 @@ impl PipelineCache {
         if let Some(err) = pollster::block_on(scope.pop()) {
             inner.modules.remove(shader.name);
             return Err(Error::Gpu(format!(
-                "cannot create pipeline {}.wgsl:{entry}: {err}",
-                shader.name
+                "cannot create pipeline {}.wgsl:{entry}: {}",
+                shader.name,
+                super::one_line(&err.to_string())
             )));
         }
         let pipeline = Arc::new(pipeline);
