@@ -635,9 +635,17 @@ impl Runtime {
     pub fn restore(&self, model: &Model, image: &Tensor, probs: &[f32]) -> Result<Tensor> {
         let k = probs.len();
         let p = Tensor::new(Shape::new(k, 1, 1), probs.to_vec());
-        Ok(self
+        let out = self
             .run_function(model, "restore", &[image.clone(), p])?
-            .remove(0))
+            .remove(0);
+        // Checked at load for one size; tiling, the ensemble and encoding index by it.
+        if out.shape != image.shape {
+            return Err(Error::Function {
+                function: "restore".into(),
+                msg: format!("returned {} for a {} image", out.shape, image.shape),
+            });
+        }
+        Ok(out)
     }
 }
 

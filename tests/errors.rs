@@ -297,3 +297,64 @@ fn tensors_over_the_binding_limit_are_a_clear_error() {
         other => panic!("expected BufferTooLarge, got {other}"),
     }
 }
+
+/// What the runtime assumes of `restore` and `classify` (see `check_entry_points`) is
+/// checked at load: a file that breaks it is refused with the function and the reason,
+/// instead of panicking or indexing out of bounds on every image.
+#[test]
+fn entry_points_that_break_the_runtime_contract_are_refused_at_load() {
+    let refused = |edit: &dyn Fn(&mut GraphDoc)| -> String {
+        let f = tiny_file();
+        let mut g = graph(&f);
+        edit(&mut g);
+        load(&with_graph(f, &g)).unwrap_err().to_string()
+    };
+    let first_output = |g: &GraphDoc, function: &str| -> String {
+        g.functions[function].nodes[0].outputs[0].clone()
+    };
+    // restore returns an inner value (not 3 channels of the image's size).
+    let e = refused(&|g| {
+        let inner = first_output(g, "restore");
+        g.functions.get_mut("restore").unwrap().outputs = vec![inner];
+    });
+    assert!(
+        e.contains("`restore`") && e.contains("image's shape"),
+        "{e}"
+    );
+    // classify returns an inner value: one with 3 channels of the crop's size, then one
+    // with another channel count (not one probability per degradation either way).
+    let e = refused(&|g| {
+        let inner = first_output(g, "classify");
+        g.functions.get_mut("classify").unwrap().outputs = vec![inner];
+    });
+    assert!(
+        e.contains("`classify`") && e.contains("must be 3 x 1 x 1"),
+        "{e}"
+    );
+    let m = load(&tiny_file()).unwrap();
+    let wide = m.functions["classify"]
+        .channels
+        .iter()
+        .find(|(_, &c)| c != 3)
+        .map(|(v, _)| v.clone())
+        .unwrap();
+    let e = refused(&|g| g.functions.get_mut("classify").unwrap().outputs = vec![wide.clone()]);
+    assert!(
+        e.contains("`classify`") && e.contains("3 degradations"),
+        "{e}"
+    );
+    // A fourth degradation name that neither function knows about.
+    let e = refused(&|g| g.degradations.push("snow".into()));
+    assert!(e.contains("`restore`") && e.contains("probs: 4"), "{e}");
+    // A Prompt Net crop of 2^40 pixels a side.
+    let e = refused(&|g| g.prompt.as_mut().unwrap().crop = 1 << 40);
+    assert!(e.contains("prompt") && e.contains("crop"), "{e}");
+    // An integer attribute of 2^32 (which would overflow the dispatch arithmetic).
+    let e = refused(&|g| {
+        let n = g.functions.get_mut("restore").unwrap();
+        let n = n.nodes.iter_mut().find(|n| n.name == NODE).unwrap();
+        n.attrs
+            .insert("kernel".into(), serde_json::json!(1u64 << 32));
+    });
+    assert!(e.contains(NODE) && e.contains("over the limit"), "{e}");
+}

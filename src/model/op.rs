@@ -81,21 +81,34 @@ pub const OP_NAMES: &[&str] = &[
     "mix_components",
 ];
 
+/// The largest integer attribute accepted.
+pub const MAX_ATTR: u64 = 65535;
+
 fn attr_usize(node: &Node, key: &str, default: Option<usize>) -> Result<usize> {
     match node.attrs.get(key) {
         None => default.ok_or_else(|| node_err(&node.name, format!("missing attribute `{key}`"))),
         Some(v) => {
-            if let Some(u) = v.as_u64() {
-                return Ok(u as usize);
-            }
             // Integral floats (3.0) are accepted.
-            match v.as_f64() {
-                Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(f as usize),
-                _ => Err(node_err(
+            let u = match (v.as_u64(), v.as_f64()) {
+                (Some(u), _) => u,
+                (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 => f as u64,
+                _ => {
+                    return Err(node_err(
+                        &node.name,
+                        format!("attribute `{key}` must be a non-negative integer, got {v}"),
+                    ))
+                }
+            };
+            // No attribute (channels, kernel, stride, window, padding, multiple...) is
+            // anywhere near this; the bound keeps the size arithmetic of shape inference
+            // and dispatch far from overflow on a hostile file.
+            if u > MAX_ATTR {
+                return Err(node_err(
                     &node.name,
-                    format!("attribute `{key}` must be a non-negative integer, got {v}"),
-                )),
+                    format!("attribute `{key}` is {u}, over the limit of {MAX_ATTR}"),
+                ));
             }
+            Ok(u as usize)
         }
     }
 }

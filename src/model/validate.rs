@@ -5,6 +5,7 @@ use super::file::HostTensor;
 use super::graph::{Function, GraphDoc};
 use super::op::Op;
 use crate::error::{Error, Result};
+use crate::tensor::Shape;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A validated function: its parsed ops and the channel count of every value.
@@ -113,4 +114,91 @@ fn validate_function(
         ops,
         channels,
     })
+}
+
+/// The largest Prompt Net crop side accepted (the shipped models use 128).
+pub const MAX_PROMPT_CROP: usize = 4096;
+
+/// What the runtime assumes of the two entry points, checked once at load so that a model
+/// file that breaks it is refused with the reason instead of failing (or indexing out of
+/// bounds) on every image: `restore(image: 3, probs: K) -> 3 x H x W` of the input's size,
+/// `classify(crop: 3) -> K` probabilities, K = the number of `degradations`, and a sane
+/// Prompt Net crop. Either function may be absent (a model that only restores or only
+/// classifies); the commands that need one say so when it is missing.
+pub fn check_entry_points(
+    doc: &GraphDoc,
+    functions: &BTreeMap<String, CheckedFunction>,
+    tensors: &BTreeMap<String, HostTensor>,
+) -> Result<()> {
+    let k = doc.degradations.len();
+    let ferr = |function: &str, msg: String| Error::Function {
+        function: function.to_string(),
+        msg,
+    };
+    let declared =
+        |f: &CheckedFunction| -> Vec<usize> { f.def.inputs.iter().map(|i| i.channels).collect() };
+    if let Some(f) = functions.get("restore") {
+        if declared(f) != [3, k] {
+            return Err(ferr(
+                "restore",
+                format!(
+                    "inputs must be (image: 3 channels, probs: {k} = one per degradation), got {:?} channels",
+                    declared(f)
+                ),
+            ));
+        }
+        // An odd size, so that padding to a multiple and cropping back is exercised.
+        let image = Shape::new(3, 37, 53);
+        let out = &f.def.outputs[0];
+        let shape = super::shape::infer_shapes(f, tensors, &[image, Shape::new(k, 1, 1)])?[out];
+        if shape != image {
+            return Err(ferr(
+                "restore",
+                format!(
+                    "output `{out}` must have the image's shape ({image} for {image}), got {shape}"
+                ),
+            ));
+        }
+    }
+    if let Some(f) = functions.get("classify") {
+        if declared(f) != [3] {
+            return Err(ferr(
+                "classify",
+                format!(
+                    "input must be one 3-channel crop, got {:?} channels",
+                    declared(f)
+                ),
+            ));
+        }
+        let out = &f.def.outputs[0];
+        if f.channels[out] != k {
+            return Err(ferr(
+                "classify",
+                format!(
+                    "output `{out}` has {} channels, but the model names {k} degradations",
+                    f.channels[out]
+                ),
+            ));
+        }
+    }
+    if let Some(p) = &doc.prompt {
+        if p.crop == 0 || p.crop > MAX_PROMPT_CROP || p.max_crops == 0 {
+            return Err(Error::GraphJson(format!(
+                "prompt: crop must be 1 to {MAX_PROMPT_CROP} and max_crops at least 1, got crop {} and max_crops {}",
+                p.crop, p.max_crops
+            )));
+        }
+        if let Some(f) = functions.get("classify") {
+            let out = &f.def.outputs[0];
+            let crop = Shape::new(3, p.crop, p.crop);
+            let shape = super::shape::infer_shapes(f, tensors, &[crop])?[out];
+            if shape != Shape::new(k, 1, 1) {
+                return Err(ferr(
+                    "classify",
+                    format!("output `{out}` must be {k} x 1 x 1 for a {crop} crop, got {shape}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
