@@ -15,6 +15,7 @@ pub mod ensemble;
 pub mod error;
 pub mod exec;
 pub mod gpu;
+pub mod guard;
 pub mod image_io;
 pub mod metrics;
 pub mod model;

@@ -2,7 +2,6 @@
 //! restores them (in tiles when they are large), reporting progress to the UI thread over a
 //! channel. The UI thread never waits on it.
 
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -10,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use wgpu_restore::image_io::{self, Image};
 use wgpu_restore::tiling::{is_out_of_memory, TileOptions};
-use wgpu_restore::{Error, Model, Runtime, Tensor};
+use wgpu_restore::{guard, Error, Model, Runtime, Tensor};
 
 /// What the worker needs to restore: a runtime (device) and a model. Either may be missing;
 /// the reason is then reported for every job instead of restoring.
@@ -78,14 +77,12 @@ pub fn spawn(
             while let Ok(job) = jobs.recv() {
                 let id = job.item;
                 // A panic in the library must not take the window down: report it instead.
-                let r = std::panic::catch_unwind(AssertUnwindSafe(|| run_job(&engine, job, &send)));
-                if let Err(p) = r {
-                    let msg = p
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "unknown panic".into());
-                    send(Event::Failed(id, format!("internal error: {msg}")));
+                let r = guard::catch(|| {
+                    run_job(&engine, job, &send);
+                    Ok(())
+                });
+                if let Err(msg) = r {
+                    send(Event::Failed(id, msg));
                 }
             }
         })

@@ -11,7 +11,7 @@ use std::time::Instant;
 use wgpu_restore::image_io::{self, rgb8_from_tensor, tensor_from_rgb8};
 use wgpu_restore::metrics::{self, Scores};
 use wgpu_restore::synth::{self, Synth};
-use wgpu_restore::Shape;
+use wgpu_restore::{guard, Shape};
 
 pub const EXAMPLES: &str = "\
 Pairs are matched by file stem (input/kodim01.png <-> target/kodim01.png, any supported
@@ -176,7 +176,7 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
             .as_ref()
             .map(|f| f.path.display().to_string())
             .unwrap_or_else(|| target.path.display().to_string());
-        let r = (|| -> Result<Row, String> {
+        let r = guard::catch(|| -> Result<Row, String> {
             let t = image_io::read_image(&target.path)
                 .map_err(|e| format!("target {}: {e}", target.path.display()))?;
             let clean = t.to_rgb8();
@@ -222,7 +222,7 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
                 base: a.baseline.then(|| metrics::score(&degraded, &clean)),
                 probs,
             })
-        })();
+        });
         match r {
             Ok(row) => {
                 ui.info(&format!(

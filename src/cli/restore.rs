@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::time::Instant;
-use wgpu_restore::ensemble;
 use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
 use wgpu_restore::tiling::{TileOptions, TileReport};
+use wgpu_restore::{ensemble, guard};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
 
 pub const EXAMPLES: &str = "\
@@ -339,7 +339,9 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                 if i >= jobs.len() {
                     break;
                 }
-                let r = image_io::read_image(&jobs[i].input.path).map_err(|e| e.to_string());
+                let r = guard::catch(|| {
+                    image_io::read_image(&jobs[i].input.path).map_err(|e| e.to_string())
+                });
                 if tx.send((i, r)).is_err() {
                     break;
                 }
@@ -353,10 +355,11 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             s.spawn(move || {
                 for (i, img, out) in enc_rx {
                     let j = &jobs[i];
-                    let r =
+                    let r = guard::catch(|| {
                         image_io::write_image(&j.output, &out, &img, j.format, enc_opts, replace)
                             .map(|()| j.output.display().to_string())
-                            .map_err(|e| e.to_string());
+                            .map_err(|e| e.to_string())
+                    });
                     overall.inc(1);
                     let _ = res_tx.send((i, r));
                 }
@@ -375,29 +378,26 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             };
             per_image.set_message(shown.clone());
             let t0 = Instant::now();
-            let probs = match probs_for(&rt, &model, &img.rgb, &fixed) {
-                Ok(p) => p,
-                Err(e) => {
-                    overall.inc(1);
-                    let _ = res_tx.send((i, Err(e)));
-                    continue;
-                }
-            };
             let mut progress = |done: usize, total: usize| {
                 per_image.set_length(total as u64);
                 per_image.set_position(done as u64);
             };
-            let result = ensemble::restore(
-                &rt,
-                &model,
-                &img.rgb,
-                &probs,
-                &tile_opts,
-                a.ensemble,
-                &mut progress,
-            );
+            let result = guard::catch(|| {
+                let probs = probs_for(&rt, &model, &img.rgb, &fixed)?;
+                ensemble::restore(
+                    &rt,
+                    &model,
+                    &img.rgb,
+                    &probs,
+                    &tile_opts,
+                    a.ensemble,
+                    &mut progress,
+                )
+                .map(|(out, report)| (out, report, probs))
+                .map_err(|e| problem(&e))
+            });
             match result {
-                Ok((out, report)) => {
+                Ok((out, report, probs)) => {
                     let shape = match report.tile {
                         Some(t) => Shape::new(3, t.min(img.height()), t.min(img.width())),
                         None => img.rgb.shape,
@@ -432,7 +432,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                 }
                 Err(e) => {
                     overall.inc(1);
-                    let _ = res_tx.send((i, Err(problem(&e))));
+                    let _ = res_tx.send((i, Err(e)));
                 }
             }
         }
@@ -489,9 +489,11 @@ pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
     }
     for f in &files {
         let shown = f.path.display().to_string();
-        let r = image_io::read_image(&f.path)
-            .map_err(|e| e.to_string())
-            .and_then(|img| rt.classify(&model, &img.rgb).map_err(|e| problem(&e)));
+        let r = guard::catch(|| {
+            image_io::read_image(&f.path)
+                .map_err(|e| e.to_string())
+                .and_then(|img| rt.classify(&model, &img.rgb).map_err(|e| problem(&e)))
+        });
         match r {
             Ok(p) => {
                 if !a.json {

@@ -170,7 +170,7 @@ impl Gpu {
 /// wgpu's error text on one line: its validation errors span several ("Validation Error",
 /// a blank line, "Caused by:", indented causes), and every error this tool prints is one
 /// `error: <file>: <problem>` line. Causes are joined with ": ".
-pub(crate) fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && *l != "Caused by:")
