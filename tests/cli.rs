@@ -554,6 +554,25 @@ fn eval_classify_bench_and_info() {
     let csv = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(csv.starts_with("file,psnr,ssim,psnr_y\na,"), "{csv}");
     assert!(csv.contains("\nMEAN,"), "{csv}");
+    // A symbolic link loop in a recursive walk: every image is listed once, no endless
+    // recursion (tgt/deep/up -> tgt).
+    #[cfg(unix)]
+    {
+        std::fs::create_dir_all(tgt.join("deep")).unwrap();
+        write_png(&tgt.join("deep/c.png"), 16, 16, 5);
+        std::os::unix::fs::symlink(&tgt, tgt.join("deep/up")).unwrap();
+        let o = run(&["classify", s(&tgt), "-r", "--model", s(&m), "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let listed: Vec<&str> = doc
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["file"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        std::fs::remove_dir_all(tgt.join("deep")).unwrap();
+    }
     // Classify as JSON.
     let o = run(&[
         "classify",

@@ -7,6 +7,7 @@ pub mod restore;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressDrawTarget};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use wgpu_restore::image_io::Format;
 use wgpu_restore::synth::Synth;
@@ -239,10 +240,34 @@ fn is_image_name(p: &Path) -> bool {
     Format::from_path(p).is_some()
 }
 
-fn walk(dir: &Path, base: &Path, recursive: bool, out: &mut Vec<InputFile>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+/// Lists the image files of `dir` (and of its sub-folders when `recursive`) into `out`. A
+/// folder that cannot be listed is reported in `errors` and the walk goes on with the rest;
+/// a folder reached twice (a symbolic link to a parent, or two links to one folder) is
+/// listed once, so a link loop neither recurses without end nor repeats images.
+fn walk(
+    dir: &Path,
+    base: &Path,
+    recursive: bool,
+    out: &mut Vec<InputFile>,
+    errors: &mut Vec<(String, String)>,
+    visited: &mut HashSet<PathBuf>,
+) {
+    if let Ok(real) = dir.canonicalize() {
+        if !visited.insert(real) {
+            return;
+        }
+    }
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            errors.push((
+                dir.display().to_string(),
+                format!("cannot list the folder: {e}"),
+            ));
+            return;
+        }
+    };
+    let mut entries: Vec<PathBuf> = listing.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
         let hidden = p
@@ -254,14 +279,13 @@ fn walk(dir: &Path, base: &Path, recursive: bool, out: &mut Vec<InputFile>) -> s
         }
         if p.is_dir() {
             if recursive {
-                walk(&p, base, recursive, out)?;
+                walk(&p, base, recursive, out, errors, visited);
             }
         } else if is_image_name(&p) {
             let rel = p.strip_prefix(base).unwrap_or(&p).to_path_buf();
             out.push(InputFile { path: p, rel });
         }
     }
-    Ok(())
 }
 
 /// Expands files, folders (their image files: .png .jpg .jpeg .tif .tiff .webp) and globs.
@@ -272,10 +296,16 @@ pub fn expand_inputs(args: &[String], recursive: bool) -> (Vec<InputFile>, Vec<(
     for a in args {
         let p = PathBuf::from(a);
         if p.is_dir() {
-            let before = files.len();
-            if let Err(e) = walk(&p, &p, recursive, &mut files) {
-                errors.push((a.clone(), format!("cannot list the folder: {e}")));
-            } else if files.len() == before {
+            let (before, errors_before) = (files.len(), errors.len());
+            walk(
+                &p,
+                &p,
+                recursive,
+                &mut files,
+                &mut errors,
+                &mut HashSet::new(),
+            );
+            if files.len() == before && errors.len() == errors_before {
                 errors.push((
                     a.clone(),
                     "no image files (png, jpg, tif, webp) in this folder".into(),
