@@ -394,16 +394,24 @@ impl RestoreApp {
     /// Saves the selected result to `path` (PNG, JPEG or TIFF by extension), with the
     /// source's metadata (ICC profile, EXIF, orientation) as the CLI keeps it.
     pub fn save_selected_to(&mut self, path: &Path) -> Result<(), String> {
-        let item = self.selected().ok_or("nothing is selected")?;
-        let (Some(restored), Some(source)) = (&item.restored, &item.source) else {
-            return Err("there is no restored image to save yet".into());
-        };
         let format = Format::from_path(path).ok_or_else(|| {
             format!(
                 "{}: unknown extension; save as .png, .jpg or .tif",
                 path.display()
             )
         })?;
+        // The save dialog lets the user confirm "Replace" on the photo itself; the original
+        // is never replaced (the CLI refuses the same).
+        if self.items.iter().any(|i| same_file(&i.path, path)) {
+            return Err(format!(
+                "{}: is an original opened here; save the result under another name",
+                path.display()
+            ));
+        }
+        let item = self.selected().ok_or("nothing is selected")?;
+        let (Some(restored), Some(source)) = (&item.restored, &item.source) else {
+            return Err("there is no restored image to save yet".into());
+        };
         image_io::write_image(
             path,
             restored,
@@ -939,4 +947,12 @@ fn texture(ctx: &egui::Context, name: &str, t: &Tensor) -> TextureHandle {
     let mut opts = egui::TextureOptions::LINEAR;
     opts.magnification = egui::TextureFilter::Nearest;
     ctx.load_texture(name, egui::ColorImage::from_rgb([w, h], &data), opts)
+}
+
+/// Whether `a` and `b` name one existing file (through links and relative paths).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
 }

@@ -266,6 +266,11 @@ fn load_restore_override_save() {
         .save_selected_to(&dir.path().join("r.bmp"))
         .unwrap_err();
     assert!(e.contains("unknown extension"), "{e}");
+    // Saving over the opened photo itself is refused, and the photo stays as it was.
+    let before = std::fs::read(&input).unwrap();
+    let e = harness.state_mut().save_selected_to(&input).unwrap_err();
+    assert!(e.contains("is an original"), "{e}");
+    assert_eq!(std::fs::read(&input).unwrap(), before);
 }
 
 /// The "Self-ensemble" checkbox: remembered in the settings file, used by "Restore again"
