@@ -40,7 +40,9 @@ impl Config {
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let json = serde_json::to_vec_pretty(self).expect("config serializes");
-        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        // Atomic, so a crash or a full disk mid-write never leaves a truncated settings file.
+        wgpu_restore::image_io::write_atomic(path, &json, wgpu_restore::image_io::Replace::Always)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 }
 
