@@ -183,6 +183,11 @@ pub struct TileOptions {
     pub memory_budget: u64,
     /// Largest single buffer the device binds, in bytes.
     pub max_binding: u64,
+    /// Longest image side one forward takes: the device's workgroups per grid dimension.
+    /// conv2d launches one workgroup per output row, so a side past this cannot be
+    /// dispatched however little memory it needs (a 70000 x 900 panorama); such images
+    /// are tiled.
+    pub max_side: usize,
     /// Smallest tile tried after out-of-memory errors.
     pub min_tile: usize,
 }
@@ -195,6 +200,7 @@ impl TileOptions {
             overlap: 32,
             memory_budget: 2 << 30,
             max_binding: rt.gpu().max_binding_bytes(),
+            max_side: rt.gpu().limits.max_compute_workgroups_per_dimension as usize,
             min_tile: 64,
         }
     }
@@ -202,6 +208,9 @@ impl TileOptions {
 
 /// Whether one `restore` forward at `h x w` fits the limits.
 pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<bool> {
+    if h.max(w) > opts.max_side {
+        return Ok(false);
+    }
     let k = model.degradations().len().max(1);
     let plan = plan_function(
         model,

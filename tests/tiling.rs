@@ -173,6 +173,16 @@ fn automatic_tile_size_follows_the_limits() {
         .unwrap()
         .expect("must tile");
     assert!(wgpu_restore::tiling::fits(&model, t2, t2, &opts).unwrap());
+    // A side over the device's workgroups per dimension (lowered here from 65535): a long
+    // thin image that needs little memory is tiled too, with tiles within the limit.
+    let mut opts = TileOptions::for_runtime(rt);
+    assert!(opts.max_side >= 65535, "{}", opts.max_side);
+    opts.max_side = 100;
+    assert!(!wgpu_restore::tiling::fits(&model, 50, 300, &opts).unwrap());
+    let t3 = auto_tile(&model, 50, 300, &opts)
+        .unwrap()
+        .expect("must tile");
+    assert!(t3 <= 100, "{t3}");
 }
 
 #[test]
