@@ -624,6 +624,7 @@ fn error_cases_are_one_line_and_fail() {
             .find(|l| l.starts_with("error: "))
             .unwrap_or_else(|| panic!("no error line: {e}"));
         assert!(line.contains(needle), "expected `{needle}` in `{line}`");
+        assert!(!e.contains("panicked"), "{e}");
     };
     // Unreadable (missing) input.
     let missing = t.path().join("missing.png");
@@ -691,6 +692,45 @@ fn error_cases_are_one_line_and_fail() {
             s(&m),
         ],
         "not a folder",
+    );
+    // The output's folder does not exist: the error names the output, not only the input.
+    let nowhere = t.path().join("no-such-folder/x.png");
+    check(
+        &["restore", s(&good), "-o", s(&nowhere), "--model", s(&m)],
+        &format!("writing {}", nowhere.display()),
+    );
+    // Out-of-range numbers are refused up front.
+    check(
+        &["restore", s(&good), "-o", s(&out), "--max-memory", "0"],
+        "--max-memory",
+    );
+    check(
+        &["bench", "--size", "20000x20000", "--model", s(&m)],
+        "over the limit",
+    );
+    // Two files that pair with one name (a.png and a.jpg) are ambiguous.
+    let pairs = t.path().join("pairs");
+    std::fs::create_dir_all(&pairs).unwrap();
+    write_png(&pairs.join("a.png"), 8, 8, 1);
+    image::save_buffer(
+        pairs.join("a.jpg"),
+        &pixels(8, 8, 1),
+        8,
+        8,
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    check(
+        &[
+            "eval",
+            "--input",
+            s(&pairs),
+            "--target",
+            s(&pairs),
+            "--model",
+            s(&m),
+        ],
+        "has the same name as",
     );
     assert!(
         !out.exists() || files_in(&out).is_empty(),

@@ -69,6 +69,12 @@ fn parse_size(s: &str) -> CliResult<(usize, usize)> {
     if w == 0 || h == 0 {
         return Err(Fatal("--size: sides must be positive".into()));
     }
+    if (w as u64) * (h as u64) > image_io::MAX_PIXELS {
+        return Err(Fatal(format!(
+            "--size: {w}x{h} is over the limit of {} megapixels that images have",
+            image_io::MAX_PIXELS / 1_000_000
+        )));
+    }
     Ok((w, h))
 }
 

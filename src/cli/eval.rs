@@ -84,19 +84,26 @@ fn by_stem(dir: &std::path::Path) -> CliResult<BTreeMap<String, InputFile>> {
     if let Some((f, m)) = errors.first() {
         return Err(Fatal(format!("{f}: {m}")));
     }
-    Ok(files
-        .into_iter()
-        .map(|f| {
-            (
-                f.path
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string(),
-                f,
-            )
-        })
-        .collect())
+    let mut by_stem: BTreeMap<String, InputFile> = BTreeMap::new();
+    for f in files {
+        let stem = f
+            .path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        // Pairs are matched by stem, so a.png and a.jpg in one folder are ambiguous: say so
+        // rather than pair one of them silently.
+        if let Some(first) = by_stem.get(&stem) {
+            return Err(Fatal(format!(
+                "{}: has the same name as {} (images are paired by name without the extension)",
+                f.path.display(),
+                first.path.display()
+            )));
+        }
+        by_stem.insert(stem, f);
+    }
+    Ok(by_stem)
 }
 
 fn fmt_db(v: f64) -> String {

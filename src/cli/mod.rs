@@ -95,7 +95,7 @@ pub struct TileArgs {
     #[arg(long, value_name = "M", default_value_t = 32)]
     pub tile_overlap: u32,
     /// Device memory one forward may use for activations, in MiB (automatic tile size).
-    #[arg(long, value_name = "MIB", default_value_t = 2048)]
+    #[arg(long, value_name = "MIB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub max_memory: u64,
 }
 

@@ -358,7 +358,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                     let r = guard::catch(|| {
                         image_io::write_image(&j.output, &out, &img, j.format, enc_opts, replace)
                             .map(|()| j.output.display().to_string())
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| format!("writing {}: {e}", j.output.display()))
                     });
                     overall.inc(1);
                     let _ = res_tx.send((i, r));
