@@ -157,6 +157,11 @@ def infer_node(node: dict, shapes: list[tuple[int, int, int]], tensor_shapes: di
     return out, W
 
 
+# Limits the Rust reader enforces too (src/model/validate.rs, src/model/op.rs).
+MAX_PROMPT_CROP = 4096
+MAX_ATTR = 65535
+
+
 def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str, str] | None = None, probe=(64, 48)) -> None:
     """Check every rule of docs/model-format.md; raise ModelFileError naming the culprit."""
     if doc.get("format") != FORMAT:
@@ -175,6 +180,13 @@ def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str
             raise ModelFileError(f"graph has no function '{fname}'")
     k = len(doc["degradations"])
     crop = int(doc["prompt"]["crop"])
+    if not 1 <= crop <= MAX_PROMPT_CROP or int(doc["prompt"]["max_crops"]) < 1:
+        raise ModelFileError(f"prompt: crop must be 1 to {MAX_PROMPT_CROP} and max_crops at least 1, got {doc['prompt']}")
+    entry_inputs = {"restore": [3, k], "classify": [3]}
+    for fname, want in entry_inputs.items():
+        got = [int(i["channels"]) for i in doc["functions"][fname]["inputs"]]
+        if got != want:
+            raise ModelFileError(f"function '{fname}': inputs must have {want} channels, got {got}")
     for fname, fn in doc["functions"].items():
         sizes = {"classify": (crop, crop)}.get(fname, probe)
         shapes = {}
@@ -193,6 +205,9 @@ def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str
             for slot, t in node.get("weights", {}).items():
                 if t not in tensor_shapes:
                     raise ModelFileError(f"node '{node['name']}': weight tensor '{t}' ({slot}) is missing from the file")
+            for key, v in node.get("attrs", {}).items():
+                if isinstance(v, int) and not isinstance(v, bool) and v > MAX_ATTR:
+                    raise ModelFileError(f"node '{node['name']}': attribute '{key}' is {v}, over the limit of {MAX_ATTR}")
             out, want = infer_node(node, [shapes[i] for i in node["inputs"]], tensor_shapes)
             op = node["op"]
             _, required, optional, _ = ops.OPS[op]
@@ -216,6 +231,12 @@ def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str
         for o in fn["outputs"]:
             if o not in shapes:
                 raise ModelFileError(f"function '{fname}': output '{o}' is never produced")
+        # What the runtime assumes of the entry points (src/model/validate.rs does the same).
+        want_out = {"restore": (3, *probe), "classify": (k, 1, 1)}.get(fname)
+        if want_out and tuple(shapes[fn["outputs"][0]]) != want_out:
+            raise ModelFileError(
+                f"function '{fname}': output '{fn['outputs'][0]}' must be {want_out}, got {tuple(shapes[fn['outputs'][0]])}"
+            )
     unused = sorted(set(tensor_shapes) - used)
     if unused:
         raise ModelFileError(f"tensor '{unused[0]}' is not referenced by any node ({len(unused)} unreferenced)")

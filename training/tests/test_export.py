@@ -115,3 +115,31 @@ def test_fixture_regeneration_is_byte_identical():
     assert len(list((fixtures / "ops").glob("*.safetensors"))) >= 40
     r = subprocess.run([sys.executable, str(ROOT / "training" / "fixtures.py"), "--check"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_rejects_entry_points_the_runtime_cannot_use(tmp_path):
+    """The rules src/model/validate.rs enforces at load, enforced before writing too:
+    restore returns the image's shape, classify one probability per degradation, a sane
+    Prompt Net crop, integer attributes at most 65535."""
+
+    def inner_output(fname):
+        def mutate(d, t):  # the first convolution's output: features, not the image
+            conv = next(n for n in d["functions"][fname]["nodes"] if n["op"] == "conv2d")
+            d["functions"][fname]["outputs"] = [conv["outputs"][0]]
+
+        return mutate
+
+    with pytest.raises(ModelFileError, match="function 'restore': output .* must be"):
+        load_model_file(rewrite(tmp_path, inner_output("restore")))
+    with pytest.raises(ModelFileError, match="function 'classify': output .* must be"):
+        load_model_file(rewrite(tmp_path, inner_output("classify")))
+    with pytest.raises(ModelFileError, match="function 'restore': inputs must have"):
+        load_model_file(rewrite(tmp_path, lambda d, t: d["degradations"].append("snow")))
+    with pytest.raises(ModelFileError, match="prompt: crop"):
+        load_model_file(rewrite(tmp_path, lambda d, t: d["prompt"].update(crop=1 << 40)))
+
+    def huge_kernel(d, t):
+        first_node(d, "conv2d")["attrs"]["kernel"] = 1 << 32
+
+    with pytest.raises(ModelFileError, match="attribute 'kernel' is 4294967296, over the limit"):
+        load_model_file(rewrite(tmp_path, huge_kernel))
