@@ -71,3 +71,27 @@ pub(crate) fn node_err(node: &str, msg: impl Into<String>) -> Error {
         msg: msg.into(),
     }
 }
+
+/// wgpu's error text on one line: its validation errors span several ("Validation Error",
+/// a blank line, "Caused by:", indented causes), and every error this tool prints is one
+/// `error: <file>: <problem>` line. Causes are joined with ": ".
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Caused by:")
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wgpu_validation_errors_become_one_line() {
+        let text = "Validation Error\n\nCaused by:\n  In Device::create_compute_pipeline, label = 'x'\n    Error matching shader requirements\n";
+        assert_eq!(
+            super::one_line(text),
+            "Validation Error: In Device::create_compute_pipeline, label = 'x': Error matching shader requirements"
+        );
+        assert_eq!(super::one_line("already one line"), "already one line");
+    }
+}

@@ -8,7 +8,7 @@ use crate::ops::{self, BindKind, NodeCtx, Res};
 use crate::plan::{self, Plan};
 use crate::tensor::{reflect_index, Shape, Tensor};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use wgpu::util::DeviceExt;
 
 /// Bytes of uniform parameters bound per dispatch (every Params struct fits).
@@ -157,11 +157,18 @@ impl Runtime {
 
     /// Frees the device memory held for `model`.
     pub fn release(&self, model: &Model) {
-        self.models.lock().unwrap().remove(&model.id());
+        self.models
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&model.id());
     }
 
+    // Locks here and in gpu/ are taken with `unwrap_or_else(PoisonError::into_inner)`: a
+    // panic caught by `guard::catch` while one was held leaves it poisoned, and every later
+    // image would fail too. None is left half-updated by a panic (entries are inserted
+    // whole, after the work that can fail), so the data stays usable.
     fn model_state(&self, model: &Model) -> Result<Arc<Mutex<ModelState>>> {
-        let mut models = self.models.lock().unwrap();
+        let mut models = self.models.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(s) = models.get(&model.id()) {
             return Ok(s.clone());
         }
@@ -200,7 +207,7 @@ impl Runtime {
 
     fn prepared(&self, model: &Model, function: &str, inputs: &[Shape]) -> Result<Arc<Prepared>> {
         let state = self.model_state(model)?;
-        let mut state = state.lock().unwrap();
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (function.to_string(), inputs.to_vec());
         if let Some(p) = state.prepared.get(&key) {
             return Ok(p.clone());

@@ -53,11 +53,13 @@ fn err(kind: ErrorKind, message: impl Into<String>) -> ImageIoError {
 
 pub type IoResult<T> = std::result::Result<T, ImageIoError>;
 
-/// The largest image read, in pixels (about 15000 x 10000). A pixel costs some 40-50 bytes on
-/// its way through decode, f32 planes, restoration and encode, and two images decode at once
-/// in a folder run, so a 30000 x 30000 file (a few MB if flat) would otherwise take tens of
-/// GB and end the process without a word. Checked from the header, before decoding.
-pub const MAX_PIXELS: u64 = 150_000_000;
+/// The largest image `read_image` reads, in pixels (200 megapixels: a 151-megapixel medium
+/// format frame, a 16000 x 12500 panorama). A pixel costs some 40-50 bytes on its way
+/// through decode, f32 planes, restoration and encode, and two images decode at once in a
+/// folder run, so a 30000 x 30000 file (a few MB if flat) would otherwise take tens of GB
+/// and end the process without a word. Checked from the header, before decoding;
+/// `read_image_limited` takes another limit (the CLI's `--max-megapixels`).
+pub const MAX_PIXELS: u64 = 200_000_000;
 
 /// The output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,14 +233,29 @@ fn inverse(o: Orientation) -> Orientation {
     }
 }
 
-/// Decodes an image file.
+/// Decodes an image file of at most `MAX_PIXELS` pixels.
 pub fn read_image(path: &Path) -> IoResult<Image> {
-    let bytes = std::fs::read(path).map_err(|e| err(ErrorKind::Io, format!("cannot read: {e}")))?;
-    decode_image(&bytes, Format::from_path(path))
+    read_image_limited(path, MAX_PIXELS)
 }
 
-/// Decodes an image held in memory; `hint` is the format the file name suggests.
+/// Decodes an image file of at most `max_pixels` pixels.
+pub fn read_image_limited(path: &Path, max_pixels: u64) -> IoResult<Image> {
+    let bytes = std::fs::read(path).map_err(|e| err(ErrorKind::Io, format!("cannot read: {e}")))?;
+    decode_image_limited(&bytes, Format::from_path(path), max_pixels)
+}
+
+/// Decodes an image held in memory (at most `MAX_PIXELS` pixels); `hint` is the format the
+/// file name suggests.
 pub fn decode_image(bytes: &[u8], hint: Option<Format>) -> IoResult<Image> {
+    decode_image_limited(bytes, hint, MAX_PIXELS)
+}
+
+/// `decode_image` with another pixel limit.
+pub fn decode_image_limited(
+    bytes: &[u8],
+    hint: Option<Format>,
+    max_pixels: u64,
+) -> IoResult<Image> {
     if bytes.is_empty() {
         return Err(err(ErrorKind::Corrupt, "empty file"));
     }
@@ -294,13 +311,13 @@ pub fn decode_image(bytes: &[u8], hint: Option<Format>) -> IoResult<Image> {
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (w, h) = decoder.dimensions();
     let pixels = w as u64 * h as u64;
-    if pixels > MAX_PIXELS {
+    if pixels > max_pixels {
         return Err(err(
             ErrorKind::Unsupported,
             format!(
-                "{w}x{h} pixels ({} megapixels) is over the limit of {} megapixels",
-                pixels / 1_000_000,
-                MAX_PIXELS / 1_000_000
+                "{w}x{h} pixels ({:.1} megapixels) is over the limit of {} megapixels (--max-megapixels)",
+                pixels as f64 / 1e6,
+                max_pixels as f64 / 1e6
             ),
         ));
     }
@@ -532,6 +549,24 @@ pub enum Replace {
 }
 
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether `a` and `b` name one existing file, through symbolic links, relative paths and
+/// (on Unix) hard links: the check that keeps outputs off inputs in the CLI and the app.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (a.metadata(), b.metadata()) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to
 /// disk, then renamed (or hard-linked when existing files must not be replaced) into place.

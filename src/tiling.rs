@@ -208,15 +208,14 @@ impl TileOptions {
 
 /// Whether one `restore` forward at `h x w` fits the limits.
 pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<bool> {
-    if h.max(w) > opts.max_side {
+    let k = model.degradations().len().max(1);
+    let inputs = [Shape::new(3, h, w), Shape::new(k, 1, 1)];
+    // Every value's sides, not only the image's: the model pads to a multiple first.
+    let shapes = model.infer_shapes("restore", &inputs)?;
+    if shapes.values().any(|s| s.h.max(s.w) > opts.max_side) {
         return Ok(false);
     }
-    let k = model.degradations().len().max(1);
-    let plan = plan_function(
-        model,
-        "restore",
-        &[Shape::new(3, h, w), Shape::new(k, 1, 1)],
-    )?;
+    let plan = plan_function(model, "restore", &inputs)?;
     let largest = plan.slots.iter().copied().max().unwrap_or(0);
     Ok(largest <= opts.max_binding && plan.peak_bytes <= opts.memory_budget)
 }

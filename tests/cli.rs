@@ -699,6 +699,25 @@ fn error_cases_are_one_line_and_fail() {
         &["restore", s(&good), "-o", s(&nowhere), "--model", s(&m)],
         &format!("writing {}", nowhere.display()),
     );
+    // An image over --max-megapixels is refused from its header (1001 x 1000 > 1 MP).
+    let big = t.path().join("big.png");
+    write_png(&big, 1001, 1000, 2);
+    check(
+        &[
+            "restore",
+            s(&big),
+            "-o",
+            s(&out),
+            "--model",
+            s(&m),
+            "--max-megapixels",
+            "1",
+        ],
+        &format!(
+            "{}: 1001x1000 pixels (1.0 megapixels) is over the limit of 1 megapixels",
+            big.display()
+        ),
+    );
     // Out-of-range numbers are refused up front.
     check(
         &["restore", s(&good), "-o", s(&out), "--max-memory", "0"],
@@ -706,7 +725,7 @@ fn error_cases_are_one_line_and_fail() {
     );
     check(
         &["bench", "--size", "20000x20000", "--model", s(&m)],
-        "over the limit",
+        "over the 200-megapixel limit",
     );
     // Two files that pair with one name (a.png and a.jpg) are ambiguous.
     let pairs = t.path().join("pairs");

@@ -268,3 +268,37 @@ fn atomic_writes_respect_the_policy() {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
+
+#[test]
+fn same_file_sees_through_links_and_relative_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.png");
+    let b = dir.path().join("b.png");
+    std::fs::write(&a, b"a").unwrap();
+    std::fs::write(&b, b"a").unwrap();
+    assert!(wgpu_restore::image_io::same_file(
+        &a,
+        &dir.path().join("./a.png")
+    ));
+    assert!(
+        !wgpu_restore::image_io::same_file(&a, &b),
+        "equal bytes, two files"
+    );
+    assert!(!wgpu_restore::image_io::same_file(
+        &a,
+        &dir.path().join("missing.png")
+    ));
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&a, dir.path().join("sym.png")).unwrap();
+        std::fs::hard_link(&a, dir.path().join("hard.png")).unwrap();
+        assert!(wgpu_restore::image_io::same_file(
+            &a,
+            &dir.path().join("sym.png")
+        ));
+        assert!(wgpu_restore::image_io::same_file(
+            &a,
+            &dir.path().join("hard.png")
+        ));
+    }
+}

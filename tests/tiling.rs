@@ -183,6 +183,10 @@ fn automatic_tile_size_follows_the_limits() {
         .unwrap()
         .expect("must tile");
     assert!(t3 <= 100, "{t3}");
+    // The side that counts is the padded one: 99 pads to 104 (a multiple of 8) in the
+    // tiny model, over a limit of 100.
+    assert!(!wgpu_restore::tiling::fits(&model, 50, 99, &opts).unwrap());
+    assert!(wgpu_restore::tiling::fits(&model, 50, 96, &opts).unwrap());
 }
 
 #[test]

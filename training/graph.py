@@ -162,8 +162,10 @@ MAX_PROMPT_CROP = 4096
 MAX_ATTR = 65535
 
 
-def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str, str] | None = None, probe=(64, 48)) -> None:
-    """Check every rule of docs/model-format.md; raise ModelFileError naming the culprit."""
+def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str, str] | None = None, probe=(37, 53)) -> None:
+    """Check every rule of docs/model-format.md; raise ModelFileError naming the culprit.
+    `restore` is checked at `probe`, the odd size the Rust reader checks too (padding to a
+    multiple and cropping back must give the image's shape)."""
     if doc.get("format") != FORMAT:
         raise ModelFileError(f"format is '{doc.get('format')}', expected '{FORMAT}'")
     if doc.get("version") != VERSION:
@@ -206,7 +208,8 @@ def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str
                 if t not in tensor_shapes:
                     raise ModelFileError(f"node '{node['name']}': weight tensor '{t}' ({slot}) is missing from the file")
             for key, v in node.get("attrs", {}).items():
-                if isinstance(v, int) and not isinstance(v, bool) and v > MAX_ATTR:
+                integral = isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+                if integral and not isinstance(v, bool) and v > MAX_ATTR:
                     raise ModelFileError(f"node '{node['name']}': attribute '{key}' is {v}, over the limit of {MAX_ATTR}")
             out, want = infer_node(node, [shapes[i] for i in node["inputs"]], tensor_shapes)
             op = node["op"]

@@ -317,9 +317,11 @@ def main(argv=None):
             rewarm_from = resume["iteration"]
         start, wall = resume["iteration"], resume.get("wall_s", 0.0)
         a.sched_start = resume["args"].get("sched_start", 0)
-        # Repeating the command that started a --fresh-schedule run resumes that schedule;
-        # only a new source (--init) or a different N starts another one.
-        same_fresh_run = src == ckpt_path and own.get("fresh_schedule") == a.fresh_schedule
+        # Repeating the command that started a --fresh-schedule run resumes that schedule
+        # (also after a resume without the flag, which recorded 0): <out>/last.pt wins over
+        # --init, so only a different N starts another schedule on a run that exists.
+        own_length = own.get("iters", 0) - own.get("sched_start", 0)
+        same_fresh_run = src == ckpt_path and a.fresh_schedule in (own.get("fresh_schedule"), own_length)
         if a.fresh_schedule and not same_fresh_run:
             a.sched_start, a.iters, rewarm_from = start, start + a.fresh_schedule, None
         elif a.iters is None:

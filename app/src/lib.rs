@@ -402,7 +402,11 @@ impl RestoreApp {
         })?;
         // The save dialog lets the user confirm "Replace" on the photo itself; the original
         // is never replaced (the CLI refuses the same).
-        if self.items.iter().any(|i| same_file(&i.path, path)) {
+        if self
+            .items
+            .iter()
+            .any(|i| image_io::same_file(&i.path, path))
+        {
             return Err(format!(
                 "{}: is an original opened here; save the result under another name",
                 path.display()
@@ -947,12 +951,4 @@ fn texture(ctx: &egui::Context, name: &str, t: &Tensor) -> TextureHandle {
     let mut opts = egui::TextureOptions::LINEAR;
     opts.magnification = egui::TextureFilter::Nearest;
     ctx.load_texture(name, egui::ColorImage::from_rgb([w, h], &data), opts)
-}
-
-/// Whether `a` and `b` name one existing file (through links and relative paths).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
 }

@@ -71,7 +71,7 @@ fn parse_size(s: &str) -> CliResult<(usize, usize)> {
     }
     if (w as u64) * (h as u64) > image_io::MAX_PIXELS {
         return Err(Fatal(format!(
-            "--size: {w}x{h} is over the limit of {} megapixels that images have",
+            "--size: {w}x{h} is over the {}-megapixel limit on images",
             image_io::MAX_PIXELS / 1_000_000
         )));
     }

@@ -15,7 +15,7 @@ use wgpu_restore::{guard, Shape};
 
 pub const EXAMPLES: &str = "\
 Pairs are matched by file stem (input/kodim01.png <-> target/kodim01.png, any supported
-extensions). Metrics follow docs/metrics.md: RGB rounded to 8 bits, whole image, PSNR,
+extensions); two files of one stem in a folder (a.png, a.jpg) are an error. Metrics follow docs/metrics.md: RGB rounded to 8 bits, whole image, PSNR,
 SSIM (11x11 Gaussian, sigma 1.5, 'valid' window, channel mean) and Y-channel PSNR;
 means are arithmetic means over the images.
 
@@ -184,12 +184,13 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
             .map(|f| f.path.display().to_string())
             .unwrap_or_else(|| target.path.display().to_string());
         let r = guard::catch(|| -> Result<Row, String> {
-            let t = image_io::read_image(&target.path)
+            let t = image_io::read_image_limited(&target.path, a.tiles.max_pixels())
                 .map_err(|e| format!("target {}: {e}", target.path.display()))?;
             let clean = t.to_rgb8();
             let degraded = match input {
                 Some(f) => {
-                    let i = image_io::read_image(&f.path).map_err(|e| e.to_string())?;
+                    let i = image_io::read_image_limited(&f.path, a.tiles.max_pixels())
+                        .map_err(|e| e.to_string())?;
                     if (i.width(), i.height()) != (t.width(), t.height()) {
                         return Err(format!(
                             "size {}x{} does not match the target {} ({}x{})",

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use wgpu_restore::image_io::Format;
+use wgpu_restore::image_io::{self, Format};
 use wgpu_restore::synth::Synth;
 use wgpu_restore::tiling::TileOptions;
 use wgpu_restore::{AdapterChoice, BackendChoice, Error, Model, Runtime, RuntimeOptions};
@@ -97,6 +97,10 @@ pub struct TileArgs {
     /// Device memory one forward may use for activations, in MiB (automatic tile size).
     #[arg(long, value_name = "MIB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub max_memory: u64,
+    /// Largest image read, in megapixels; larger files are refused from their header
+    /// (each megapixel needs some 45 MB of memory on its way through).
+    #[arg(long, value_name = "MP", default_value_t = (image_io::MAX_PIXELS / 1_000_000) as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_megapixels: u32,
 }
 
 impl TileArgs {
@@ -106,6 +110,11 @@ impl TileArgs {
         o.overlap = self.tile_overlap as usize;
         o.memory_budget = self.max_memory << 20;
         o
+    }
+
+    /// `--max-megapixels` in pixels.
+    pub fn max_pixels(&self) -> u64 {
+        self.max_megapixels as u64 * 1_000_000
     }
 }
 

@@ -113,13 +113,6 @@ struct Job {
     format: Format,
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
-}
-
 /// The jobs, the skipped inputs, and per-file errors.
 type Planned = (Vec<Job>, Vec<String>, Vec<(String, String)>);
 
@@ -164,7 +157,7 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
             let dir = a.output.join(f.rel.parent().unwrap_or(Path::new("")));
             (dir.join(name), fmt)
         };
-        if same_file(&output, &f.path) {
+        if image_io::same_file(&output, &f.path) {
             errors.push((
                 shown,
                 format!("the output {} would overwrite the input", output.display()),
@@ -204,7 +197,7 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
     }
     // No input may be replaced by another input's output either.
     jobs.retain(|j| {
-        let clash = all_inputs.iter().any(|i| same_file(&j.output, i));
+        let clash = all_inputs.iter().any(|i| image_io::same_file(&j.output, i));
         if clash {
             errors.push((
                 j.input.path.display().to_string(),
@@ -298,6 +291,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
         ));
     }
     let tile_opts = a.tiles.options(&rt);
+    let max_pixels = a.tiles.max_pixels();
     let enc_opts = EncodeOptions {
         jpeg_quality: a.jpeg_quality,
     };
@@ -340,7 +334,8 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                     break;
                 }
                 let r = guard::catch(|| {
-                    image_io::read_image(&jobs[i].input.path).map_err(|e| e.to_string())
+                    image_io::read_image_limited(&jobs[i].input.path, max_pixels)
+                        .map_err(|e| e.to_string())
                 });
                 if tx.send((i, r)).is_err() {
                     break;

@@ -7,7 +7,7 @@ pub use adapter::{list_adapters, AdapterChoice, AdapterSummary, BackendChoice};
 pub use pipeline::PipelineCache;
 
 use crate::error::{Error, Result};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// How to pick and open the device.
 #[derive(Clone, Debug, Default)]
@@ -102,7 +102,9 @@ impl Gpu {
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            sink.lock().unwrap().push(one_line(&e.to_string()));
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(crate::error::one_line(&e.to_string()));
         }));
         Gpu {
             device,
@@ -125,7 +127,7 @@ impl Gpu {
 
     /// Returns (and clears) GPU errors raised since the last call.
     pub fn take_errors(&self) -> Result<()> {
-        let mut e = self.errors.lock().unwrap();
+        let mut e = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
         if e.is_empty() {
             Ok(())
         } else {
@@ -164,29 +166,5 @@ impl Gpu {
                 Ok([d[0].max(1), d[1].max(1), d[2].max(1)])
             }
         }
-    }
-}
-
-/// wgpu's error text on one line: its validation errors span several ("Validation Error",
-/// a blank line, "Caused by:", indented causes), and every error this tool prints is one
-/// `error: <file>: <problem>` line. Causes are joined with ": ".
-pub fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "Caused by:")
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn wgpu_validation_errors_become_one_line() {
-        let text = "Validation Error\n\nCaused by:\n  In Device::create_compute_pipeline, label = 'x'\n    Error matching shader requirements\n";
-        assert_eq!(
-            super::one_line(text),
-            "Validation Error: In Device::create_compute_pipeline, label = 'x': Error matching shader requirements"
-        );
-        assert_eq!(super::one_line("already one line"), "already one line");
     }
 }

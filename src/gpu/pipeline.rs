@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::ops::{BindKind, ShaderDef};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PipelineKey {
@@ -61,7 +61,11 @@ impl PipelineCache {
 
     /// Number of distinct pipelines created so far.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap().pipelines.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pipelines
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,7 +78,7 @@ impl PipelineCache {
         device: &wgpu::Device,
         shader: &'static ShaderDef,
     ) -> wgpu::BindGroupLayout {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         Self::layouts(&mut inner, device, shader).0.clone()
     }
 
@@ -110,7 +114,7 @@ impl PipelineCache {
             entry,
             constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
         };
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(p) = inner.pipelines.get(&key) {
             return Ok(p.clone());
         }
@@ -152,7 +156,7 @@ impl PipelineCache {
             return Err(Error::Gpu(format!(
                 "cannot create pipeline {}.wgsl:{entry}: {}",
                 shader.name,
-                super::one_line(&err.to_string())
+                crate::error::one_line(&err.to_string())
             )));
         }
         let pipeline = Arc::new(pipeline);

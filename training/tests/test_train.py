@@ -231,5 +231,11 @@ def test_repeating_a_fresh_schedule_command_resumes_its_schedule(tmp_path):
     assert second["iteration"] == 6
     assert (second["args"]["sched_start"], second["args"]["iters"]) == (2, 8)
 
+    # Resumed once without the flag (recording 0), then with the original command again.
+    third = run(tmp_path, tmp_path / "r", "--stop-after", "1")
+    assert (third["iteration"], third["args"]["sched_start"], third["args"]["iters"]) == (7, 2, 8)
+    fourth = run(tmp_path, tmp_path / "r", *command)
+    assert (fourth["iteration"], fourth["args"]["sched_start"], fourth["args"]["iters"]) == (8, 2, 8)
+
     other = run(tmp_path, tmp_path / "r", "--init", str(init), "--fresh-schedule", "3", "--stop-after", "1")
-    assert (other["args"]["sched_start"], other["args"]["iters"]) == (6, 9)
+    assert (other["args"]["sched_start"], other["args"]["iters"]) == (8, 11)
