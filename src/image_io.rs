@@ -550,22 +550,26 @@ pub enum Replace {
 
 static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Whether `a` and `b` name one existing file, through symbolic links, relative paths and
-/// (on Unix) hard links: the check that keeps outputs off inputs in the CLI and the app.
-pub fn same_file(a: &Path, b: &Path) -> bool {
+/// The identity of an existing file, the same through symbolic links, relative paths and
+/// (on Unix, device + inode) hard links; `None` when there is no file. Computed once per
+/// path, it lets a folder run check every output against every input with a set lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FileId(#[cfg(unix)] (u64, u64), #[cfg(not(unix))] PathBuf);
+
+pub fn file_id(path: &Path) -> Option<FileId> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        match (a.metadata(), b.metadata()) {
-            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-            _ => false,
-        }
+        path.metadata().ok().map(|m| FileId((m.dev(), m.ino())))
     }
     #[cfg(not(unix))]
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
+    path.canonicalize().ok().map(FileId)
+}
+
+/// Whether `a` and `b` name one existing file (see `FileId`): the check that keeps
+/// outputs off inputs in the CLI and the app.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((file_id(a), file_id(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to

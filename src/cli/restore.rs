@@ -135,7 +135,10 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
     let mut taken: HashMap<PathBuf, String> = HashMap::new();
     // Every input named, not only those that become jobs: an input dropped below (its own
     // output would be itself) must still be safe from another input's output.
-    let all_inputs: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    let input_ids: HashSet<image_io::FileId> = files
+        .iter()
+        .filter_map(|f| image_io::file_id(&f.path))
+        .collect();
     for f in files {
         let shown = f.path.display().to_string();
         let in_fmt = Format::from_path(&f.path).unwrap_or(Format::Png);
@@ -197,7 +200,7 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
     }
     // No input may be replaced by another input's output either.
     jobs.retain(|j| {
-        let clash = all_inputs.iter().any(|i| image_io::same_file(&j.output, i));
+        let clash = image_io::file_id(&j.output).is_some_and(|id| input_ids.contains(&id));
         if clash {
             errors.push((
                 j.input.path.display().to_string(),
