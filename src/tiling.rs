@@ -295,7 +295,12 @@ pub fn restore_tiled_cancellable(
     let (h, w) = (image.shape.h, image.shape.w);
     let align = model_alignment(model);
     let mut tile = match opts.tile {
-        Some(t) => Some(t.max(1)),
+        // A tile asked for is kept within what one forward can dispatch: its padded side
+        // must not pass `max_side` (`--tile 100000` on a 70000-pixel panorama).
+        Some(t) => Some(
+            t.max(1)
+                .min((opts.max_side / align.max(1) * align.max(1)).max(1)),
+        ),
         None => auto_tile(model, h, w, opts)?,
     };
     let mut report = TileReport::default();

@@ -4,7 +4,7 @@ mod common;
 
 use wgpu_restore::ensemble;
 use wgpu_restore::tiling::{auto_tile, is_out_of_memory, layout, restore_tiled, TileOptions};
-use wgpu_restore::{Error, Model};
+use wgpu_restore::{Error, Model, Shape, Tensor};
 
 fn tiny() -> Model {
     Model::load(common::fixtures().join("tiny.safetensors")).unwrap()
@@ -187,6 +187,16 @@ fn automatic_tile_size_follows_the_limits() {
     // tiny model, over a limit of 100.
     assert!(!wgpu_restore::tiling::fits(&model, 50, 99, &opts).unwrap());
     assert!(wgpu_restore::tiling::fits(&model, 50, 96, &opts).unwrap());
+    // A tile asked for that is larger than the limit is lowered to the largest aligned side
+    // within it (96 here), instead of a whole-image forward the device cannot dispatch.
+    opts.tile = Some(1000);
+    opts.overlap = 8;
+    let image = Tensor::new(Shape::new(3, 50, 300), vec![0.5; 3 * 50 * 300]);
+    let (out, report) = restore_tiled(rt, &model, &image, &[0.0; 3], &opts, &mut |_, _| {})
+        .expect("restores in tiles");
+    assert_eq!(report.tile, Some(96));
+    assert!(report.tiles > 1, "{}", report.tiles);
+    assert_eq!(out.shape, image.shape);
 }
 
 #[test]

@@ -40,6 +40,14 @@ impl Config {
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let json = serde_json::to_vec_pretty(self).expect("config serializes");
+        // A settings file that is a symlink (dotfiles kept in a repository) is written
+        // through: the rename below would otherwise replace the link with a plain file.
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+                .map_err(|e| format!("cannot follow the link {}: {e}", path.display()))?,
+            _ => path.to_path_buf(),
+        };
+        let path = target.as_path();
         // Atomic, so a crash or a full disk mid-write never leaves a truncated settings file.
         wgpu_restore::image_io::write_atomic(path, &json, wgpu_restore::image_io::Replace::Always)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -70,5 +78,31 @@ mod tests {
         assert!(!Config::load(&p).self_ensemble);
         std::fs::write(&p, b"not json").unwrap();
         assert_eq!(Config::load(&p), Config::default());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_file_is_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/app.json");
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(&real, b"{}").unwrap();
+        let link = dir.path().join("config/app.json");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let c = Config {
+            last_folder: Some("/tmp/photos".into()),
+            self_ensemble: true,
+        };
+        c.save(&link).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(Config::load(&real), c);
+        // A dangling link is an error naming it, not a crash or a silent new file.
+        std::fs::remove_file(&real).unwrap();
+        let e = c.save(&link).unwrap_err();
+        assert!(e.contains("cannot follow the link"), "{e}");
     }
 }

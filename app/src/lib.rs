@@ -110,6 +110,8 @@ impl Item {
 pub struct RestoreApp {
     engine: Engine,
     jobs: Sender<Job>,
+    /// The worker thread, joined when the app is dropped (see `Drop`).
+    worker: Option<std::thread::JoinHandle<()>>,
     events: Receiver<Event>,
     ctx: Arc<OnceLock<egui::Context>>,
     items: Vec<Item>,
@@ -136,7 +138,7 @@ impl RestoreApp {
         let (events_tx, events_rx) = channel();
         let ctx: Arc<OnceLock<egui::Context>> = Arc::new(OnceLock::new());
         let wake_ctx = ctx.clone();
-        engine::spawn(engine.clone(), jobs_rx, events_tx, move || {
+        let worker = engine::spawn(engine.clone(), jobs_rx, events_tx, move || {
             if let Some(c) = wake_ctx.get() {
                 c.request_repaint();
             }
@@ -152,6 +154,7 @@ impl RestoreApp {
         RestoreApp {
             engine,
             jobs: jobs_tx,
+            worker: Some(worker),
             events: events_rx,
             ctx,
             items: Vec::new(),
@@ -906,6 +909,31 @@ impl RestoreApp {
                     }
                 });
             }
+        }
+    }
+}
+
+/// How long closing the app waits for the worker to stop. Cancelling takes effect between
+/// tiles, so this is about one tile's forward; a whole-image forward on a slow device may
+/// take longer, and then the worker is left to the process exit as before.
+const WORKER_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Drop for RestoreApp {
+    /// Stops the worker before the app (and then the process) goes away: a worker still in a
+    /// device call while the process exits can crash in the driver's teardown.
+    fn drop(&mut self) {
+        self.cancel_all();
+        // Closing the job channel ends the worker's loop after its current job.
+        self.jobs = channel().0;
+        let Some(worker) = self.worker.take() else {
+            return;
+        };
+        let start = Instant::now();
+        while !worker.is_finished() && start.elapsed() < WORKER_STOP_WAIT {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if worker.is_finished() {
+            let _ = worker.join();
         }
     }
 }

@@ -417,6 +417,46 @@ fn queue_and_cancel() {
     }
 }
 
+/// Closing the app stops its worker: the worker's share of the model is released by the
+/// time the app is dropped, though images were still queued. (A worker left running while
+/// the process exits can crash in the driver's teardown.)
+#[test]
+fn dropping_the_app_stops_the_worker() {
+    std::env::set_var("XDG_RUNTIME_DIR", "/tmp/xdg");
+    let _ = std::fs::create_dir_all("/tmp/xdg");
+    let dir = tempfile::tempdir().unwrap();
+    let (_instance, adapter, device, queue) = open_headless_device().expect("a device");
+    let rt = Runtime::from_device(&adapter, device, queue).unwrap();
+    let model = tiny_model();
+    let engine = Engine {
+        runtime: Ok(Arc::new(rt)),
+        model: Ok(model.clone()),
+        model_name: "tiny (test fixture)".into(),
+        shared_device: true,
+    };
+    let dialogs = FixedDialogs {
+        open: vec![],
+        save: None,
+        asked_in: vec![],
+    };
+    let mut app = RestoreApp::new(engine, Box::new(dialogs), None);
+    let paths: Vec<PathBuf> = (0..4)
+        .map(|i| {
+            let p = dir.path().join(format!("d{i}.png"));
+            write_png(&p, &test_image(160, 120), None);
+            p
+        })
+        .collect();
+    app.open_paths(paths);
+    assert!(app.busy());
+    drop(app);
+    assert_eq!(
+        Arc::strong_count(&model),
+        1,
+        "the worker still holds the model after the app was dropped"
+    );
+}
+
 #[test]
 fn tiled_restore_matches_the_cli_tiling_and_cancels() {
     use std::sync::atomic::AtomicBool;
