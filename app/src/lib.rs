@@ -915,8 +915,9 @@ impl RestoreApp {
 
 /// How long closing the app waits for the worker to stop. Cancelling takes effect between
 /// tiles, so this is about one tile's forward; a whole-image forward on a slow device may
-/// take longer, and then the worker is left to the process exit as before.
-const WORKER_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// take longer, and then the worker is left to the process exit rather than keeping a
+/// closed window waiting.
+const WORKER_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Drop for RestoreApp {
     /// Stops the worker before the app (and then the process) goes away: a worker still in a
