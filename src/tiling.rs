@@ -140,8 +140,8 @@ impl Stitcher {
     }
 }
 
-/// The largest `multiple` of the model's `reflect_pad` nodes in `restore` (1 if none): tile
-/// starts are aligned to it.
+/// The largest `multiple` of the model's `reflect_pad` nodes in `restore` (1 if none; never
+/// 0): tile starts are aligned to it.
 pub fn model_alignment(model: &Model) -> usize {
     model
         .function("restore")
@@ -156,6 +156,7 @@ pub fn model_alignment(model: &Model) -> usize {
                 .unwrap_or(1)
         })
         .unwrap_or(1)
+        .max(1)
 }
 
 /// Whether an error means the device ran out of memory or a buffer exceeded its limits.
@@ -294,13 +295,11 @@ pub fn restore_tiled_cancellable(
 ) -> Result<Option<(Tensor, TileReport)>> {
     let (h, w) = (image.shape.h, image.shape.w);
     let align = model_alignment(model);
+    // A tile asked for is kept within what one forward can dispatch: its padded side must
+    // not pass `max_side` (`--tile 100000` on a 70000-pixel panorama).
+    let largest_tile = (opts.max_side / align * align).max(1);
     let mut tile = match opts.tile {
-        // A tile asked for is kept within what one forward can dispatch: its padded side
-        // must not pass `max_side` (`--tile 100000` on a 70000-pixel panorama).
-        Some(t) => Some(
-            t.max(1)
-                .min((opts.max_side / align.max(1) * align.max(1)).max(1)),
-        ),
+        Some(t) => Some(t.clamp(1, largest_tile)),
         None => auto_tile(model, h, w, opts)?,
     };
     let mut report = TileReport::default();
@@ -336,7 +335,7 @@ pub fn restore_tiled_cancellable(
             }
             Err(e) if is_out_of_memory(&e) => {
                 let current = tile.unwrap_or(h.max(w)).min(h.max(w));
-                let next = (current / 2 / align.max(1) * align.max(1)).max(1);
+                let next = (current / 2 / align * align).max(1);
                 if current <= opts.min_tile || next < opts.min_tile.min(current) {
                     return Err(e);
                 }
