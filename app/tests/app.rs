@@ -60,11 +60,11 @@ struct Setup<'a> {
     dir: tempfile::TempDir,
 }
 
-/// The app on one device shared by the harness's renderer and the runtime.
-fn setup(engine_ok: bool) -> Setup<'static> {
+/// The headless device, and an engine that restores on it with the tiny model (or, when
+/// `engine_ok` is false, holds the error the app shows without a device).
+fn test_engine(engine_ok: bool) -> (Engine, eframe::egui_wgpu::WgpuSetupExisting) {
     std::env::set_var("XDG_RUNTIME_DIR", "/tmp/xdg");
     let _ = std::fs::create_dir_all("/tmp/xdg");
-    let dir = tempfile::tempdir().unwrap();
     let (instance, adapter, device, queue) = open_headless_device().expect("a device");
     let runtime = if engine_ok {
         Runtime::from_device(&adapter, device.clone(), queue.clone())
@@ -84,6 +84,19 @@ fn setup(engine_ok: bool) -> Setup<'static> {
         model_name: "tiny (test fixture)".into(),
         shared_device: true,
     };
+    let gpu = eframe::egui_wgpu::WgpuSetupExisting {
+        instance,
+        adapter,
+        device,
+        queue,
+    };
+    (engine, gpu)
+}
+
+/// The app on one device shared by the harness's renderer and the runtime.
+fn setup(engine_ok: bool) -> Setup<'static> {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, gpu) = test_engine(engine_ok);
     let dialogs = FixedDialogs {
         open: vec![],
         save: Some(dir.path().join("out/restored.jpg")),
@@ -97,14 +110,7 @@ fn setup(engine_ok: bool) -> Setup<'static> {
     );
     let harness = Harness::builder()
         .with_size(Vec2::new(1000.0, 640.0))
-        .wgpu_setup(eframe::egui_wgpu::WgpuSetup::Existing(
-            eframe::egui_wgpu::WgpuSetupExisting {
-                instance,
-                adapter,
-                device,
-                queue,
-            },
-        ))
+        .wgpu_setup(eframe::egui_wgpu::WgpuSetup::Existing(gpu))
         .build_ui_state(|ui, app: &mut RestoreApp| app.show(ui), app);
     Setup { harness, dir }
 }
@@ -422,18 +428,9 @@ fn queue_and_cancel() {
 /// the process exits can crash in the driver's teardown.)
 #[test]
 fn dropping_the_app_stops_the_worker() {
-    std::env::set_var("XDG_RUNTIME_DIR", "/tmp/xdg");
-    let _ = std::fs::create_dir_all("/tmp/xdg");
     let dir = tempfile::tempdir().unwrap();
-    let (_instance, adapter, device, queue) = open_headless_device().expect("a device");
-    let rt = Runtime::from_device(&adapter, device, queue).unwrap();
-    let model = tiny_model();
-    let engine = Engine {
-        runtime: Ok(Arc::new(rt)),
-        model: Ok(model.clone()),
-        model_name: "tiny (test fixture)".into(),
-        shared_device: true,
-    };
+    let (engine, _gpu) = test_engine(true);
+    let model = engine.model.clone().expect("the tiny model");
     let dialogs = FixedDialogs {
         open: vec![],
         save: None,
