@@ -1,4 +1,5 @@
-// Layer norm over channels at each pixel (biased variance), and per-channel affine.
+// Layer norm over channels at each pixel (biased variance), Restormer's bias-free form,
+// and per-channel affine.
 
 struct Params {
     c: u32,
@@ -31,6 +32,29 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let rstd = 1.0 / sqrt(v / f32(p.c) + p.eps);
     for (var c = 0u; c < p.c; c = c + 1u) {
         dst[c * p.hw + i] = (src[c * p.hw + i] - mean) * rstd * weight[c] + bias[c];
+    }
+}
+
+// Restormer's BiasFree_LayerNorm: the variance is taken about the mean, but x itself is
+// not centred: x / sqrt(var + eps) * weight.
+@compute @workgroup_size(256)
+fn bias_free_layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) li: u32) {
+    let i = thread_index(wid, nwg, li);
+    if (i >= p.hw) { return; }
+    var s = 0.0;
+    for (var c = 0u; c < p.c; c = c + 1u) {
+        s = s + src[c * p.hw + i];
+    }
+    let mean = s / f32(p.c);
+    var v = 0.0;
+    for (var c = 0u; c < p.c; c = c + 1u) {
+        let d = src[c * p.hw + i] - mean;
+        v = v + d * d;
+    }
+    let rstd = 1.0 / sqrt(v / f32(p.c) + p.eps);
+    for (var c = 0u; c < p.c; c = c + 1u) {
+        dst[c * p.hw + i] = src[c * p.hw + i] * rstd * weight[c];
     }
 }
 

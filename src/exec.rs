@@ -616,7 +616,11 @@ impl Runtime {
 
     /// The Prompt Net's probabilities for an image (3 x H x W, RGB in [0, 1]): the mean of
     /// the `classify` outputs over up to `max_crops` crops (see docs/model-format.md).
+    /// A model without a Prompt Net (no degradations) has no probabilities: empty.
     pub fn classify(&self, model: &Model, image: &Tensor) -> Result<Vec<f32>> {
+        if !model.has_prompt_net() {
+            return Ok(Vec::new());
+        }
         let spec = model.doc.prompt.clone().ok_or_else(|| {
             Error::GraphJson("the graph has no `prompt` entry (crop size)".into())
         })?;
@@ -638,13 +642,21 @@ impl Runtime {
             .collect())
     }
 
-    /// Restores an image (3 x H x W) with the given probabilities (length K).
+    /// Restores an image (3 x H x W) with the given probabilities (length K; empty for a
+    /// model without a Prompt Net).
     pub fn restore(&self, model: &Model, image: &Tensor, probs: &[f32]) -> Result<Tensor> {
         let k = probs.len();
-        let p = Tensor::new(Shape::new(k, 1, 1), probs.to_vec());
-        let out = self
-            .run_function(model, "restore", &[image.clone(), p])?
-            .remove(0);
+        if k != model.degradations().len() {
+            return Err(Error::Input(format!(
+                "{k} probabilities given; the model takes {}",
+                model.degradations().len()
+            )));
+        }
+        let mut inputs = vec![image.clone()];
+        if k > 0 {
+            inputs.push(Tensor::new(Shape::new(k, 1, 1), probs.to_vec()));
+        }
+        let out = self.run_function(model, "restore", &inputs)?.remove(0);
         // Checked at load for one size; tiling, the ensemble and encoding index by it.
         if out.shape != image.shape {
             return Err(Error::Function {

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod gpu;
 pub mod guard;
 pub mod image_io;
+pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -209,8 +209,7 @@ impl TileOptions {
 
 /// Whether one `restore` forward at `h x w` fits the limits.
 pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<bool> {
-    let k = model.degradations().len().max(1);
-    let inputs = [Shape::new(3, h, w), Shape::new(k, 1, 1)];
+    let inputs = model.restore_inputs(h, w);
     // Every value's sides, not only the image's: the model pads to a multiple first.
     let shapes = model.infer_shapes("restore", &inputs)?;
     if shapes.values().any(|s| s.h.max(s.w) > opts.max_side) {

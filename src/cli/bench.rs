@@ -149,10 +149,13 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
     // Per-op GPU times from timestamp queries (one extra profiled run).
-    let k = model.degradations().len();
-    let ptensor = Tensor::new(Shape::new(k, 1, 1), probs.clone());
+    let shapes = model.restore_inputs(h, w);
+    let mut inputs = vec![image.clone()];
+    if let Some(&k) = shapes.get(1) {
+        inputs.push(Tensor::new(k, probs.clone()));
+    }
     let (_, timings) = rt
-        .profile_function(&model, "restore", &[image.clone(), ptensor])
+        .profile_function(&model, "restore", &inputs)
         .map_err(fail)?;
     let mut by_op: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     for t in &timings {
@@ -164,8 +167,7 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
         by_op.into_iter().map(|(o, (ms, n))| (o, ms, n)).collect();
     ops.sort_by(|a, b| b.1.total_cmp(&a.1));
     let gpu_total: f64 = ops.iter().map(|o| o.1).sum();
-    let mem =
-        memory_report(&model, "restore", &[image.shape, Shape::new(k, 1, 1)]).map_err(fail)?;
+    let mem = memory_report(&model, "restore", &shapes).map_err(fail)?;
     let cmem = model
         .doc
         .prompt
@@ -259,6 +261,7 @@ pub fn run_info(a: InfoArgs) -> CliResult<i32> {
                 "note": rt.note()})),
             "model": {
                 "source": model_name, "config": model.doc.config,
+                "architecture": model.architecture(), "tasks": model.tasks(),
                 "parameters": model.parameter_count(), "degradations": model.degradations(),
                 "prompt": model.doc.prompt.as_ref().map(|p| serde_json::json!({"crop": p.crop, "max_crops": p.max_crops})),
                 "functions": model.functions.keys().map(|k| (k.clone(), serde_json::json!(fmt_fn(k)))).collect::<serde_json::Map<_,_>>(),
@@ -291,8 +294,14 @@ pub fn run_info(a: InfoArgs) -> CliResult<i32> {
         }
         println!("model:   {model_name}");
         println!("  config:       {}", model.doc.config);
+        println!("  architecture: {}", model.architecture());
+        println!("  restores:     {}", model.tasks().join(", "));
         println!("  parameters:   {}", model.parameter_count());
-        println!("  degradations: {}", model.degradations().join(", "));
+        if model.has_prompt_net() {
+            println!("  degradations: {}", model.degradations().join(", "));
+        } else {
+            println!("  degradations: none detected (no Prompt Net)");
+        }
         if let Some(p) = &model.doc.prompt {
             println!(
                 "  prompt:       {}x{} crops, at most {} per image",

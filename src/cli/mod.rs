@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod import;
 pub mod restore;
 
 use clap::{Args, Parser, Subcommand};
@@ -64,6 +65,9 @@ pub enum Cmd {
     /// List adapters, the chosen device and backend, and the model.
     #[command(after_help = bench::INFO_EXAMPLES)]
     Info(bench::InfoArgs),
+    /// Convert a published PyTorch checkpoint (PromptIR, Restormer) into a model file.
+    #[command(after_help = import::EXAMPLES)]
+    Import(import::ImportArgs),
 }
 
 /// Device selection.
@@ -164,10 +168,25 @@ pub fn load_model_and_probs(
 ) -> CliResult<(Model, String, Option<Vec<f32>>)> {
     let (model, name) = load_model(args)?;
     let fixed = match probs {
+        Some(_) if !model.has_prompt_net() => {
+            return Err(Fatal(format!(
+                "--probs: {name} has no Prompt Net ({}): it takes no degradation probabilities",
+                describe_model(&model)
+            )))
+        }
         Some(s) => Some(parse_probs(s, model.degradations()).map_err(Fatal)?),
         None => None,
     };
     Ok((model, name, fixed))
+}
+
+/// The architecture and what the model restores, e.g. `restormer; restores deraining`.
+pub fn describe_model(model: &Model) -> String {
+    format!(
+        "{}; restores {}",
+        model.architecture(),
+        model.tasks().join(", ")
+    )
 }
 
 pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult<RuntimeOptions> {
@@ -433,6 +452,7 @@ pub fn main() -> i32 {
         Cmd::Eval(a) => eval::run(a),
         Cmd::Bench(a) => bench::run_bench(a),
         Cmd::Info(a) => bench::run_info(a),
+        Cmd::Import(a) => import::run(a),
     };
     match r {
         Ok(code) => code,

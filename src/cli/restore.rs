@@ -5,8 +5,8 @@
 //! writes the results, with bounded channels between them.
 
 use super::{
-    expand_inputs, format_probs, load_model, load_model_and_probs, open_runtime, problem, summary,
-    CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
+    describe_model, expand_inputs, format_probs, load_model, load_model_and_probs, open_runtime,
+    problem, summary, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
 };
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -404,11 +404,15 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                     if report.transposed {
                         sizes.note(&rt, &model, Shape::new(3, shape.w, shape.h));
                     }
-                    let mut line = format!(
-                        "{shown}: {}; {:.2} s",
-                        format_probs(&names, &probs),
-                        t0.elapsed().as_secs_f64()
-                    );
+                    let mut line = if names.is_empty() {
+                        format!("{shown}: {:.2} s", t0.elapsed().as_secs_f64())
+                    } else {
+                        format!(
+                            "{shown}: {}; {:.2} s",
+                            format_probs(&names, &probs),
+                            t0.elapsed().as_secs_f64()
+                        )
+                    };
                     if report.passes > 1 {
                         line.push_str(&format!("; self-ensemble of {}", report.passes));
                     }
@@ -464,7 +468,13 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
 
 pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
-    let (model, _) = load_model(&a.model)?;
+    let (model, model_name) = load_model(&a.model)?;
+    if !model.has_prompt_net() {
+        return Err(Fatal(format!(
+            "{model_name} has no Prompt Net ({}): it detects no degradations; classify needs a model that does, such as the embedded one",
+            describe_model(&model)
+        )));
+    }
     let (files, mut failed) = expand_inputs(&a.inputs, a.recursive);
     for (f, m) in &failed {
         ui.error(f, m);

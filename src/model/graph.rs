@@ -17,6 +17,13 @@ pub struct GraphDoc {
     #[serde(default)]
     pub prompt: Option<PromptSpec>,
     pub functions: BTreeMap<String, Function>,
+    /// The architecture of an imported model (`promptir`, `restormer`); absent for the
+    /// project's own all-in-one model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// What the model restores (`denoising`, `deraining`, ...); absent: the degradations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
 }
 
 /// Crop sampling of the Prompt Net.

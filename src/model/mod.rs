@@ -121,6 +121,8 @@ impl Model {
             provenance: serde_json::Value::Null,
             prompt: None,
             functions: BTreeMap::from([("node".to_string(), function)]),
+            architecture: None,
+            tasks: vec![],
         };
         Self::from_parts(doc, tensors)
     }
@@ -141,9 +143,40 @@ impl Model {
         shape::infer_shapes(self.function(name)?, &self.tensors, inputs)
     }
 
-    /// The degradation type names, in the order of the probability vector.
+    /// The degradation type names, in the order of the probability vector (empty for a
+    /// model without a Prompt Net).
     pub fn degradations(&self) -> &[String] {
         &self.doc.degradations
+    }
+
+    /// The input shapes of `restore` for an `h x w` image: the image, and the K x 1 x 1
+    /// probabilities when the model takes them.
+    pub fn restore_inputs(&self, h: usize, w: usize) -> Vec<Shape> {
+        let k = self.doc.degradations.len();
+        let mut inputs = vec![Shape::new(3, h, w)];
+        if k > 0 {
+            inputs.push(Shape::new(k, 1, 1));
+        }
+        inputs
+    }
+
+    /// Whether the model detects degradations (has a Prompt Net and takes probabilities).
+    pub fn has_prompt_net(&self) -> bool {
+        !self.doc.degradations.is_empty()
+    }
+
+    /// The architecture, as the file names it (`allinone` when it names none).
+    pub fn architecture(&self) -> &str {
+        self.doc.architecture.as_deref().unwrap_or("allinone")
+    }
+
+    /// What the model restores: the file's `tasks`, or else its degradation names.
+    pub fn tasks(&self) -> Vec<String> {
+        if self.doc.tasks.is_empty() {
+            self.doc.degradations.clone()
+        } else {
+            self.doc.tasks.clone()
+        }
     }
 
     /// Number of parameters (all tensor elements).

@@ -21,6 +21,10 @@ pub enum Op {
     LayerNorm {
         eps: f32,
     },
+    /// Restormer's BiasFree_LayerNorm: `x / sqrt(var + eps) * weight`, x not centred.
+    BiasFreeLayerNorm {
+        eps: f32,
+    },
     ChannelAffine,
     ChannelAttention {
         heads: usize,
@@ -61,6 +65,7 @@ pub const OP_NAMES: &[&str] = &[
     "conv2d",
     "linear",
     "layer_norm",
+    "bias_free_layer_norm",
     "channel_affine",
     "channel_attention",
     "window_attention",
@@ -152,6 +157,9 @@ impl Op {
                 bias: n.weights.contains_key("bias"),
             },
             "layer_norm" => Op::LayerNorm {
+                eps: attr_f32(n, "eps", Some(1e-5))?,
+            },
+            "bias_free_layer_norm" => Op::BiasFreeLayerNorm {
                 eps: attr_f32(n, "eps", Some(1e-5))?,
             },
             "channel_affine" => Op::ChannelAffine,
@@ -252,6 +260,7 @@ impl Op {
         match self {
             Op::Conv2d { .. } | Op::Linear { .. } => (&["weight"], &["bias"]),
             Op::LayerNorm { .. } => (&["weight", "bias"], &[]),
+            Op::BiasFreeLayerNorm { .. } => (&["weight"], &[]),
             Op::ChannelAffine => (&["scale", "shift"], &[]),
             Op::ChannelAttention { .. } => (&["temperature"], &[]),
             Op::WindowAttention { .. } => (&["alpha"], &[]),
@@ -324,6 +333,10 @@ impl Op {
             Op::LayerNorm { .. } => {
                 expect("weight", vec![c])?;
                 expect("bias", vec![c])?;
+                Ok(c)
+            }
+            Op::BiasFreeLayerNorm { .. } => {
+                expect("weight", vec![c])?;
                 Ok(c)
             }
             Op::ChannelAffine => {
@@ -531,6 +544,7 @@ impl Op {
                 Shape::new(out_c, like.h, like.w)
             }
             Op::LayerNorm { .. }
+            | Op::BiasFreeLayerNorm { .. }
             | Op::ChannelAffine
             | Op::ChannelAttention { .. }
             | Op::WindowAttention { .. }

@@ -123,8 +123,10 @@ pub const MAX_PROMPT_CROP: usize = 4096;
 /// file that breaks it is refused with the reason instead of failing (or indexing out of
 /// bounds) on every image: `restore(image: 3, probs: K) -> 3 x H x W` of the input's size,
 /// `classify(crop: 3) -> K` probabilities, K = the number of `degradations`, and a sane
-/// Prompt Net crop. Either function may be absent (a model that only restores or only
-/// classifies); the commands that need one say so when it is missing.
+/// Prompt Net crop. A model without a Prompt Net (no degradations, as an imported
+/// Restormer) has `restore(image: 3)` and no `classify`. Either function may be absent (a
+/// model that only restores or only classifies); the commands that need one say so when
+/// it is missing.
 pub fn check_entry_points(
     doc: &GraphDoc,
     functions: &BTreeMap<String, CheckedFunction>,
@@ -138,19 +140,26 @@ pub fn check_entry_points(
     let declared =
         |f: &CheckedFunction| -> Vec<usize> { f.def.inputs.iter().map(|i| i.channels).collect() };
     if let Some(f) = functions.get("restore") {
-        if declared(f) != [3, k] {
+        let want: Vec<usize> = if k == 0 { vec![3] } else { vec![3, k] };
+        if declared(f) != want {
+            let expected = if k == 0 {
+                "(image: 3 channels), as the model names no degradations".to_string()
+            } else {
+                format!("(image: 3 channels, probs: {k} = one per degradation)")
+            };
             return Err(ferr(
                 "restore",
-                format!(
-                    "inputs must be (image: 3 channels, probs: {k} = one per degradation), got {:?} channels",
-                    declared(f)
-                ),
+                format!("inputs must be {expected}, got {:?} channels", declared(f)),
             ));
         }
         // An odd size, so that padding to a multiple and cropping back is exercised.
         let image = Shape::new(3, 37, 53);
         let out = &f.def.outputs[0];
-        let shape = super::shape::infer_shapes(f, tensors, &[image, Shape::new(k, 1, 1)])?[out];
+        let mut inputs = vec![image];
+        if k > 0 {
+            inputs.push(Shape::new(k, 1, 1));
+        }
+        let shape = super::shape::infer_shapes(f, tensors, &inputs)?[out];
         if shape != image {
             return Err(ferr(
                 "restore",
@@ -159,6 +168,12 @@ pub fn check_entry_points(
                 ),
             ));
         }
+    }
+    if k == 0 && functions.contains_key("classify") {
+        return Err(ferr(
+            "classify",
+            "the model names no degradations for its probabilities".into(),
+        ));
     }
     if let Some(f) = functions.get("classify") {
         if declared(f) != [3] {

@@ -137,6 +137,7 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
         Op::Conv2d { .. } => conv::encode(ctx),
         Op::Linear { bias } => vec![matmul::encode(out.c, x.c, 1, bias)],
         Op::LayerNorm { eps } => vec![norm::layer_norm(x, eps)],
+        Op::BiasFreeLayerNorm { eps } => vec![norm::bias_free_layer_norm(x, eps)],
         Op::ChannelAffine => vec![norm::channel_affine(x)],
         Op::ChannelAttention { heads } => attention_channel::encode(x, heads),
         Op::WindowAttention { heads, window } => vec![attention_window::encode(x, heads, window)],

@@ -1,4 +1,5 @@
-//! Launcher for shaders/norm.wgsl: layer norm over channels, per-channel affine.
+//! Launcher for shaders/norm.wgsl: layer norm over channels (with bias, and Restormer's
+//! bias-free form), per-channel affine.
 
 use super::{groups_for, shader, u, Dispatch, Res, ShaderDef};
 use crate::tensor::Shape;
@@ -14,6 +15,21 @@ pub fn layer_norm(x: Shape, eps: f32) -> Dispatch {
             Res::Input(0),
             Res::Weight("weight"),
             Res::Weight("bias"),
+            Res::Output,
+        ],
+        workgroups: groups_for(x.plane(), 256),
+    }
+}
+
+pub fn bias_free_layer_norm(x: Shape, eps: f32) -> Dispatch {
+    Dispatch {
+        shader: &SHADER,
+        entry: "bias_free_layer_norm",
+        params: vec![u(x.c), u(x.plane()), u(x.numel()), eps.to_bits()],
+        bindings: vec![
+            Res::Input(0),
+            Res::Weight("weight"),
+            Res::Dummy,
             Res::Output,
         ],
         workgroups: groups_for(x.plane(), 256),
