@@ -4,7 +4,9 @@
 
 Runs `restore` (and `classify` on one crop) through the modules rebuilt from the file
 (graph.py's interpreter: the same ops as training), after one warm-up run, and prints
-one JSON line: {"restore_s": median seconds, "classify_s": ..., "threads": ...}.
+one JSON line: {"restore_s": median seconds, "classify_s": ..., "threads": ...}. A model
+without a Prompt Net (an imported PromptIR or Restormer) has no `classify`: its
+"classify_s" is null and `restore` takes the image alone.
 """
 
 from __future__ import annotations
@@ -49,11 +51,13 @@ def main(argv=None):
     m = FileModel(a.model)
     img = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
     k = len(m.doc["degradations"])
-    probs = torch.full((1, k, 1, 1), 0.5)
-    s = int(m.doc["prompt"]["crop"])
-    crop = img[:, :, :s, :s] if h >= s and w >= s else torch.rand(1, 3, s, s)
-    restore_s = timed(lambda: run_function(m.doc, m.tensors, "restore", {"image": img, "probs": probs}), a.repeat)
-    classify_s = timed(lambda: run_function(m.doc, m.tensors, "classify", {"crop": crop}), a.repeat)
+    inputs = {"image": img, "probs": torch.full((1, k, 1, 1), 0.5)} if k else {"image": img}
+    restore_s = timed(lambda: run_function(m.doc, m.tensors, "restore", inputs), a.repeat)
+    classify_s = None
+    if k:
+        s = int(m.doc["prompt"]["crop"])
+        crop = img[:, :, :s, :s] if h >= s and w >= s else torch.rand(1, 3, s, s)
+        classify_s = timed(lambda: run_function(m.doc, m.tensors, "classify", {"crop": crop}), a.repeat)
     print(json.dumps({"model": str(a.model), "size": [h, w], "restore_s": restore_s, "classify_s": classify_s, "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 

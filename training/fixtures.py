@@ -12,7 +12,9 @@ Writes, under tests/fixtures/:
 - shipped_<H>x<W>.safetensors: the same three tensors for a crop of
   assets/samples/rainy.png run through the shipped (embedded) model file by the graph
   interpreter; metadata `model_bytes` and `model_crc32` identify the file, so the Rust
-  test fails loudly when the weights are re-shipped without regenerating this fixture.
+  test fails loudly when the weights are re-shipped without regenerating this fixture;
+- import/: checkpoints in the published containers, their imported model files and the
+  ports' reference outputs (import_fixtures.py).
 `--check` regenerates into a temporary folder and fails if any byte differs.
 
 Byte identity across machines: every random draw comes from numpy (`Rng`), every
@@ -42,7 +44,7 @@ if __package__ in (None, ""):
 
 import torch  # noqa: E402
 
-from . import ops  # noqa: E402
+from . import import_fixtures, ops  # noqa: E402
 from .export import export  # noqa: E402
 from .graph import FileModel, run_node, write_safetensors  # noqa: E402
 from .model import AllInOne, get_config  # noqa: E402
@@ -196,6 +198,21 @@ def op_cases(gen: Rng) -> list[Case]:
     cases.append(C("crop_16x24_to_13x17", "crop", "top-left crop").input(3, 16, 24).input(1, 13, 17))
     c = C("mix_components_L5_D8_S8", "mix_components", "sum_j a_j * components[j]").input(5, 1, 1)
     cases.append(c.weight("components", c.uniform(0.0, 1.0, 5, 8, 8, 8)))
+    return cases + import_op_cases(Rng(2030))
+
+
+def import_op_cases(gen: Rng) -> list[Case]:
+    """Ops and attribute forms that imported PromptIR/Restormer files use (import_checkpoint.py);
+    their own generator keeps the cases above byte-identical."""
+    C = lambda *a, **k: Case(gen, *a, **k)  # noqa: E731
+    cases = []
+    for name, ch, h, w in [("bias_free_layer_norm_24_13x17", 24, 13, 17), ("bias_free_layer_norm_3_1x64", 3, 1, 64)]:
+        c = C(name, "bias_free_layer_norm", f"Restormer bias-free layer norm over {ch} channels, {h}x{w}; inputs not centred", {})
+        # An offset mean: the op scales by the spread about the mean but does not subtract it.
+        c.inputs.append(c.randn(1, ch, h, w, scale=2.0) + 1.5)
+        cases.append(c.weight("weight", c.uniform(0.5, 1.5, ch)))
+    c = C("layer_norm_default_eps_16_9x11", "layer_norm", "layer norm without an eps attribute (default 1e-5)", {}).input(16, 9, 11, scale=2.0)
+    cases.append(c.weight("weight", c.uniform(0.5, 1.5, 16)).weight("bias", c.randn(16, scale=0.2)))
     return cases
 
 
@@ -270,6 +287,7 @@ def generate(out: Path) -> None:
         }
         write_safetensors(out / f"e2e_{h}x{w}.safetensors", tensors, {"model": "tiny.safetensors"})
     shipped_fixture(out)
+    import_fixtures.generate(out / "import", test_image)
 
 
 def shipped_fixture(out: Path) -> None:
@@ -293,12 +311,14 @@ def shipped_fixture(out: Path) -> None:
     write_safetensors(out / f"shipped_{h}x{w}.safetensors", tensors, meta)
 
 
+def files(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+
 def compare_trees(a: Path, b: Path) -> list[str]:
-    diffs = []
-    for f in sorted(p.relative_to(a) for p in a.rglob("*.safetensors")):
-        if not (b / f).exists() or not filecmp.cmp(a / f, b / f, shallow=False):
-            diffs.append(str(f))
-    diffs += [str(p.relative_to(b)) + " (extra)" for p in b.rglob("*.safetensors") if not (a / p.relative_to(b)).exists()]
+    """Files of the fresh tree `a` that differ from or are missing in `b`, and extras in `b`."""
+    diffs = [str(f) for f in files(a) if not (b / f).exists() or not filecmp.cmp(a / f, b / f, shallow=False)]
+    diffs += [str(f) + " (extra)" for f in files(b) if not (a / f).exists()]
     return diffs
 
 
@@ -316,8 +336,9 @@ def main(argv=None):
         print(f"fixtures in {a.out} are byte-identical to a fresh regeneration")
         return
     generate(a.out)
-    total = sum(p.stat().st_size for p in a.out.rglob("*.safetensors"))
-    print(f"wrote {len(list(a.out.rglob('*.safetensors')))} files, {total / 1e6:.2f} MB, to {a.out}")
+    written = files(a.out)
+    total = sum((a.out / f).stat().st_size for f in written)
+    print(f"wrote {len(written)} files, {total / 1e6:.2f} MB, to {a.out}")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,8 @@ def infer_node(node: dict, shapes: list[tuple[int, int, int]], tensor_shapes: di
         out = (cout, 1, 1)
     elif op == "layer_norm":
         W, out = {"weight": (c,), "bias": (c,)}, (c, h, w)
+    elif op == "bias_free_layer_norm":
+        W, out = {"weight": (c,)}, (c, h, w)
     elif op == "channel_affine":
         W, out = {"scale": (c,), "shift": (c,)}, (c, h, w)
     elif op in ("channel_attention", "window_attention"):
@@ -170,21 +172,37 @@ def validate(doc: dict, tensor_shapes: dict[str, tuple], tensor_dtypes: dict[str
         raise ModelFileError(f"format is '{doc.get('format')}', expected '{FORMAT}'")
     if doc.get("version") != VERSION:
         raise ModelFileError(f"unsupported format version {doc.get('version')} (this reader knows {VERSION})")
-    for key in ("degradations", "functions", "prompt", "config"):
+    for key in ("degradations", "functions", "config"):
         if key not in doc:
             raise ModelFileError(f"graph document has no '{key}'")
+    # A model with degradation types has a Prompt Net (`classify`, `prompt`) whose
+    # probabilities `restore` takes; one without (an imported PromptIR or Restormer)
+    # restores from the image alone and has neither.
+    k = len(doc["degradations"])
+    if k and "prompt" not in doc:
+        raise ModelFileError("graph document has no 'prompt'")
+    if not k and "prompt" in doc:
+        raise ModelFileError("graph document has 'prompt' but no degradation types (there is no Prompt Net)")
+    if not k and "classify" in doc["functions"]:
+        raise ModelFileError("graph has function 'classify' but no degradation types to classify")
+    if not isinstance(doc.get("architecture", ""), str):
+        raise ModelFileError(f"'architecture' must be a string, got {doc['architecture']!r}")
+    tasks = doc.get("tasks", [])
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise ModelFileError(f"'tasks' must be a list of strings, got {tasks!r}")
     for name, dtype in (tensor_dtypes or {}).items():
         if dtype not in ("F32", "F16"):
             raise ModelFileError(f"tensor '{name}' has dtype {dtype}; only F32 and F16 are allowed")
     used: set[str] = set()
-    for fname in ("classify", "restore"):
+    for fname in ("classify", "restore") if k else ("restore",):
         if fname not in doc["functions"]:
             raise ModelFileError(f"graph has no function '{fname}'")
-    k = len(doc["degradations"])
-    crop = int(doc["prompt"]["crop"])
-    if not 1 <= crop <= MAX_PROMPT_CROP or int(doc["prompt"]["max_crops"]) < 1:
-        raise ModelFileError(f"prompt: crop must be 1 to {MAX_PROMPT_CROP} and max_crops at least 1, got {doc['prompt']}")
-    entry_inputs = {"restore": [3, k], "classify": [3]}
+    crop = None
+    if k:
+        crop = int(doc["prompt"]["crop"])
+        if not 1 <= crop <= MAX_PROMPT_CROP or int(doc["prompt"]["max_crops"]) < 1:
+            raise ModelFileError(f"prompt: crop must be 1 to {MAX_PROMPT_CROP} and max_crops at least 1, got {doc['prompt']}")
+    entry_inputs = {"restore": [3, k], "classify": [3]} if k else {"restore": [3]}
     for fname, want in entry_inputs.items():
         got = [int(i["channels"]) for i in doc["functions"][fname]["inputs"]]
         if got != want:
@@ -335,21 +353,27 @@ class FileModel:
         self.tensors = {k: v.to(dtype) for k, v in self.tensors.items()}
 
     def classify(self, img: torch.Tensor, max_crops: int | None = None) -> torch.Tensor:
+        """Averaged Prompt Net probabilities (1, K); (1, 0) for a model without one."""
         from .model import sample_crops
 
+        if not self.doc["degradations"]:
+            return torch.zeros(1, 0, dtype=img.dtype)
         p = self.doc["prompt"]
         crops = sample_crops(img, int(p["crop"]), max_crops or int(p["max_crops"]))
         outs = [run_function(self.doc, self.tensors, "classify", {"crop": c})["probs"] for c in crops]
         return torch.stack(outs).mean(0).flatten(1)
 
     def restore(self, img: torch.Tensor, probs: torch.Tensor | None = None, ensemble: bool = False):
-        """Restored image and the probabilities used; `ensemble`: self-ensemble (ensemble.py)."""
+        """Restored image and the probabilities used; `ensemble`: self-ensemble (ensemble.py).
+        A model without a Prompt Net takes no probabilities and returns empty ones (1, 0)."""
         if probs is None:
             probs = self.classify(img)
         p = probs.reshape(1, -1, 1, 1)
+        # `restore` takes `probs` only when the model has degradation types (validate).
+        extra = {"probs": p} if self.doc["degradations"] else {}
 
         def once(x):
-            return run_function(self.doc, self.tensors, "restore", {"image": x, "probs": p})["restored"]
+            return run_function(self.doc, self.tensors, "restore", {"image": x, **extra})["restored"]
 
         if ensemble:
             from .ensemble import ensemble_for

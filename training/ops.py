@@ -60,6 +60,13 @@ def layer_norm(x, *, weight, bias, eps: float = 1e-5):
     return (x - mu) / torch.sqrt(var + eps) * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)
 
 
+def bias_free_layer_norm(x, *, weight, eps: float = 1e-5):
+    # Restormer's BiasFree_LayerNorm: scaled by the standard deviation about the mean,
+    # but x itself is not centred.
+    var = x.var(1, keepdim=True, unbiased=False)
+    return x / torch.sqrt(var + eps) * weight.view(1, -1, 1, 1)
+
+
 def channel_affine(x, *, scale, shift):
     return x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
 
@@ -157,6 +164,7 @@ OPS = {
     "conv2d": (conv2d, ("weight",), ("bias",), 1),
     "linear": (linear, ("weight",), ("bias",), 1),
     "layer_norm": (layer_norm, ("weight", "bias"), (), 1),
+    "bias_free_layer_norm": (bias_free_layer_norm, ("weight",), (), 1),
     "channel_affine": (channel_affine, ("scale", "shift"), (), 1),
     "channel_attention": (channel_attention, ("temperature",), (), 1),
     "window_attention": (window_attention, ("alpha",), (), 1),
