@@ -55,7 +55,6 @@ RESTORMER_FILES = {
     "gaussian_color_denoising_sigma25.pth": "gaussian-denoising-sigma25",
     "gaussian_color_denoising_sigma50.pth": "gaussian-denoising-sigma50",
 }
-WEIGHTS_NOTE = "the authors' published weights; see docs/import.md"
 LIGHTNING_PREFIX = "net."  # PromptIR's LightningModule holds the network as `net`
 
 
@@ -237,7 +236,6 @@ def load_port(arch: str, path: str | Path, variant: str | None = None):
         "sha256": hashlib.sha256(raw).hexdigest(),
         "container": container,
         "variant": variant,
-        "weights": WEIGHTS_NOTE,
     }
     return port.eval(), hp, provenance, tasks
 

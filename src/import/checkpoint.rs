@@ -236,8 +236,10 @@ fn is_tensor_dict(v: &Value) -> bool {
         .is_some_and(|e| !e.is_empty() && e.iter().all(|(_, v)| matches!(v, Value::Tensor(_))))
 }
 
-/// Where the weights are: Lightning's `state_dict`, BasicSR's `params` (or `params_ema`),
-/// `state_dict` / `model` of other trainers, or the root itself.
+/// Where the weights are, in the order training/import_checkpoint.py looks: BasicSR's
+/// `params` (Restormer), a `state_dict` (Lightning when every key has PromptIR's module
+/// prefix `net.`), or the root itself; then, beyond what the Python importer takes,
+/// `params_ema`, `model` and `net` of other trainers.
 fn find_state_dict(root: &Value) -> Result<(Container, Value), String> {
     if root.str_entries().is_none() {
         return Err(format!(
@@ -245,23 +247,26 @@ fn find_state_dict(root: &Value) -> Result<(Container, Value), String> {
             root.kind()
         ));
     }
-    if root.get("pytorch-lightning_version").is_some() {
-        if let Some(sd) = root.get("state_dict") {
-            return Ok((Container::Lightning, sd));
-        }
+    if let Some(sd) = root.get("params").filter(|v| v.str_entries().is_some()) {
+        return Ok((Container::Params, sd));
     }
-    for key in ["params", "params_ema"] {
-        if let Some(sd) = root.get(key).filter(is_tensor_dict) {
-            return Ok((Container::Params, sd));
-        }
-    }
-    for key in ["state_dict", "model", "net"] {
-        if let Some(sd) = root.get(key).filter(is_tensor_dict) {
-            return Ok((Container::StateDict, sd));
-        }
+    if let Some(sd) = root.get("state_dict").filter(|v| v.str_entries().is_some()) {
+        let keys = sd.str_entries().unwrap_or_default();
+        let lightning = !keys.is_empty() && keys.iter().all(|(k, _)| k.starts_with("net."));
+        let container = if lightning {
+            Container::Lightning
+        } else {
+            Container::StateDict
+        };
+        return Ok((container, sd));
     }
     if is_tensor_dict(root) {
         return Ok((Container::StateDict, root.clone()));
+    }
+    for key in ["params_ema", "model", "net"] {
+        if let Some(sd) = root.get(key).filter(is_tensor_dict) {
+            return Ok((Container::StateDict, sd));
+        }
     }
     let keys: Vec<String> = root
         .str_entries()

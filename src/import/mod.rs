@@ -240,7 +240,6 @@ pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<Imported, String
         "provenance": {
             "architecture": opts.arch.display(),
             "container": ck.container.name(),
-            "note": "imported from a PyTorch checkpoint; see docs/import.md",
             "sha256": sha256_of(path)?,
             "source": source,
             "variant": variant.id,
