@@ -322,3 +322,75 @@ fn the_cli_writes_the_model_and_never_over_an_existing_file() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 }
+
+#[test]
+fn the_cli_runs_a_model_without_a_prompt_net() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = dir().join("restormer_with_bias.safetensors");
+    let m = model.to_str().unwrap();
+    let img = tmp.path().join("in.png");
+    let rgb = common::test_image(21, 30, 5);
+    let bytes = wgpu_restore::image_io::encode_image(
+        &rgb,
+        &wgpu_restore::image_io::Image::from_rgb(rgb.clone()),
+        wgpu_restore::image_io::Format::Png,
+        &Default::default(),
+    )
+    .unwrap();
+    std::fs::write(&img, bytes).unwrap();
+    let i = img.to_str().unwrap();
+    let out = tmp.path().join("out.png");
+    // restore: written, and the line names no probabilities.
+    let o = cli(&["restore", i, "-o", out.to_str().unwrap(), "--model", m]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(out.exists());
+    assert!(!err.contains("noise") && !err.contains("rain "), "{err}");
+    // With the self-ensemble (all 8 symmetries: the network has no preferred orientation).
+    let o = cli(&[
+        "restore",
+        i,
+        "-o",
+        tmp.path().join("ens.png").to_str().unwrap(),
+        "--model",
+        m,
+        "--ensemble",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("self-ensemble of 8"), "{err}");
+    // eval on a folder, against itself.
+    let folder = tmp.path().join("set");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(&img, folder.join("a.png")).unwrap();
+    let f = folder.to_str().unwrap();
+    let o = cli(&["eval", "--input", f, "--target", f, "--model", m, "--csv"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("file,psnr"));
+    // classify and --probs: one-line refusals naming what the model restores.
+    for args in [
+        vec!["classify", i, "--model", m],
+        vec![
+            "restore",
+            i,
+            "-o",
+            tmp.path().join("p.png").to_str().unwrap(),
+            "--model",
+            m,
+            "--probs",
+            "rain=1",
+        ],
+    ] {
+        let o = cli(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("no Prompt Net"), "{err}");
+        assert!(err.contains("restores deraining"), "{err}");
+    }
+    // info names the architecture and the task.
+    let o = cli(&["info", "--model", m]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("architecture: restormer"), "{text}");
+    assert!(text.contains("restores:     deraining"), "{text}");
+}

@@ -63,6 +63,15 @@ struct Setup<'a> {
 /// The headless device, and an engine that restores on it with the tiny model (or, when
 /// `engine_ok` is false, holds the error the app shows without a device).
 fn test_engine(engine_ok: bool) -> (Engine, eframe::egui_wgpu::WgpuSetupExisting) {
+    test_engine_with(engine_ok, tiny_model(), "tiny (test fixture)")
+}
+
+/// As [`test_engine`], with another model.
+fn test_engine_with(
+    engine_ok: bool,
+    model: Arc<Model>,
+    model_name: &str,
+) -> (Engine, eframe::egui_wgpu::WgpuSetupExisting) {
     std::env::set_var("XDG_RUNTIME_DIR", "/tmp/xdg");
     let _ = std::fs::create_dir_all("/tmp/xdg");
     let (instance, adapter, device, queue) = open_headless_device().expect("a device");
@@ -80,8 +89,8 @@ fn test_engine(engine_ok: bool) -> (Engine, eframe::egui_wgpu::WgpuSetupExisting
     };
     let engine = Engine {
         runtime,
-        model: Ok(tiny_model()),
-        model_name: "tiny (test fixture)".into(),
+        model: Ok(model),
+        model_name: model_name.into(),
         shared_device: true,
     };
     let gpu = eframe::egui_wgpu::WgpuSetupExisting {
@@ -95,8 +104,12 @@ fn test_engine(engine_ok: bool) -> (Engine, eframe::egui_wgpu::WgpuSetupExisting
 
 /// The app on one device shared by the harness's renderer and the runtime.
 fn setup(engine_ok: bool) -> Setup<'static> {
-    let dir = tempfile::tempdir().unwrap();
     let (engine, gpu) = test_engine(engine_ok);
+    setup_with(engine, gpu)
+}
+
+fn setup_with(engine: Engine, gpu: eframe::egui_wgpu::WgpuSetupExisting) -> Setup<'static> {
+    let dir = tempfile::tempdir().unwrap();
     let dialogs = FixedDialogs {
         open: vec![],
         save: Some(dir.path().join("out/restored.jpg")),
@@ -608,4 +621,41 @@ fn split_pan_zoom_fit_and_one_to_one() {
     harness.run_steps(3);
     assert!(harness.state().view().fit);
     assert!((harness.state().view().zoom - fit_zoom).abs() < 1e-4);
+}
+
+#[test]
+fn a_model_without_a_prompt_net_shows_what_it_restores() {
+    // A tiny imported Restormer (tests/fixtures/import): no degradations, restore(image).
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/import/restormer_with_bias.safetensors");
+    let model = Arc::new(Model::load(p).expect("imported model"));
+    let (engine, gpu) = test_engine_with(true, model, "restormer (test fixture)");
+    let Setup { mut harness, dir } = setup_with(engine, gpu);
+    harness.get_by_label("This model restores deraining. Open an image.");
+    let input = dir.path().join("photo.png");
+    write_png(&input, &test_image(40, 24), None);
+    drop_file(&mut harness, input);
+    wait_for(&mut harness, "the restoration", |a| {
+        a.items()[0].status == Status::Done
+    });
+    let item = &harness.state().items()[0];
+    assert_eq!(item.restored.as_ref().unwrap().shape, Shape::new(3, 24, 40));
+    assert_eq!(item.used_probs.as_deref(), Some(&[][..]));
+    harness.get_by_label("This model restores deraining; it detects no degradations.");
+    harness.get_by_label("restormer: deraining");
+    // No probability panel: neither the mode switch nor sliders nor bars.
+    assert!(harness.query_by_label("Manual").is_none());
+    assert!(harness.query_by_label("Automatic").is_none());
+    assert_eq!(
+        harness
+            .query_all_by_role(egui::accesskit::Role::Slider)
+            .count(),
+        0
+    );
+    harness.get_by_label_contains("Restored in");
+    assert!(
+        harness.state().errors().is_empty(),
+        "{:?}",
+        harness.state().errors()
+    );
 }
