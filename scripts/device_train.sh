@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One accelerator lease of joint training, in a fixed number of seconds (docs/training.md,
-# session 8). Run from the repository root, on the device machine:
+# A time-limited GPU run: training that ends, with its weights saved, inside a fixed number
+# of seconds (docs/training.md). Run from the repository root, on the GPU machine:
 #
 #   BUDGET=480 bash scripts/device_train.sh        # needs data-cache/ (training/pack_data.py)
 #
@@ -9,10 +9,10 @@
 # 2. Pick the largest batch whose step costs less than 1.4x the smallest one's per
 #    iteration (a bigger batch that is nearly free per step is more samples for the
 #    same schedule), and size a fresh warm-up + cosine schedule to the seconds left, so
-#    the learning rate reaches 0 inside the lease. --time-limit guards the end.
+#    the learning rate reaches 0 inside the budget. --time-limit guards the end.
 # 3. Save the weights (their moving average when EMA > 0; no optimizer state) to $OUT in
 #    parts under the 16 MiB a returned file may have; here: cat gpu.pt.part* > gpu.pt.
-# KNOWN=batch:s_per_iter:startup_s (measured by an earlier lease on the same kind of GPU,
+# KNOWN=batch:s_per_iter:startup_s (measured by an earlier run on the same kind of GPU,
 # e.g. KNOWN=128:0.358:52 for the small config on an H100) skips step 1: its 100
 # iterations and start-up cost 85 s per batch size.
 # DEVICE=cpu with a tiny INIT and small CAL_BATCHES dry-runs the whole script on the CPU.
@@ -43,7 +43,7 @@ common=(--device "$DEVICE" --bf16 --data-root "$DATA" --init "$INIT" --patch "$P
   --mix "$MIX" --warmup 0.05 --lr "$LR" --workers "$WORKERS" --ema "$EMA" --part "$PART" --val-every 100000000
   --valsets "$WORK/no-valsets" --ckpt-every 100000000)
 
-# A batch that fails (out of memory: batch 256 filled the H100's 80 GB in session 11) is
+# A batch that fails (out of memory: batch 256 filled the H100's 80 GB on 2026-12-06) is
 # left out of the plan; its last lines say why.
 [ -n "$KNOWN" ] && CAL_BATCHES=""
 for b in $CAL_BATCHES; do
@@ -69,7 +69,7 @@ for b in map(int, batches):
     if len(walls) >= 2:  # iterations 50-100: the steady state
         per_iter[b] = (walls[1] - walls[0]) / 50
         # The first iterations also pay for the loader workers' start and cuDNN's kernel
-        # search (52 s on the H100 in session 11), inside --time-limit's clock.
+        # search (52 s on the H100 on 2026-12-06), inside --time-limit's clock.
         startup[b] = max(0.0, walls[0] - init_ck.get("wall_s", 0.0) - 50 * per_iter[b])
     else:  # stopped by its time limit first: the whole run, start-up included (an over-estimate)
         ck = torch.load(f"{work}/cal-{b}/last.pt", map_location="cpu", weights_only=False)

@@ -28,6 +28,9 @@ pub mod tiling;
 
 pub use error::{Error, Result};
 pub use exec::{memory_report, plan_function, MemoryReport, NodeTiming, Runtime, RuntimeOptions};
-pub use gpu::{list_adapters, AdapterChoice, AdapterSummary, BackendChoice, GpuOptions};
+pub use gpu::{
+    list_adapters, skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary,
+    BackendChoice, GpuOptions,
+};
 pub use model::{HostTensor, Model};
 pub use tensor::{Shape, Tensor};

@@ -608,6 +608,68 @@ fn eval_classify_bench_and_info() {
     );
 }
 
+/// A successful run on a headless machine (no XDG_RUNTIME_DIR, as on a
+/// fresh server or in a container) raises no false alarm: no `error:` or `warning:` line,
+/// and with `-q` (and for `info`, which prints its note on stdout) nothing on stderr at all.
+/// Mesa's Vulkan device-select layer, which comes with lavapipe, used to make libwayland
+/// print `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` (twice for
+/// `restore`, four times for `info`) before the run went on and succeeded.
+#[test]
+fn a_successful_run_on_a_headless_machine_prints_no_false_alarm() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("a.png");
+    write_png(&input, 32, 24, 1);
+    let out = t.path().join("out");
+    let model = tiny();
+    let headless = |args: &[&str]| {
+        let mut c = bin();
+        // What the user's environment may hold that changes the layer's behaviour.
+        for var in [
+            "XDG_RUNTIME_DIR",
+            "WAYLAND_DISPLAY",
+            "WAYLAND_SOCKET",
+            "NODEVICE_SELECT",
+            "MESA_VK_DEVICE_SELECT",
+        ] {
+            c.env_remove(var);
+        }
+        let o = c.args(args).output().expect("run wgpu-restore");
+        let err = stderr(&o);
+        eprintln!("$ wgpu-restore {}\n--- stderr\n{err}", args.join(" "));
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        err
+    };
+    let is_note = |l: &&str| l.starts_with("note: using the software adapter");
+
+    let err = headless(&["restore", s(&input), "-o", s(&out), "--model", s(&model)]);
+    let alarms: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start().to_ascii_lowercase();
+            l.starts_with("error") || l.starts_with("warning")
+        })
+        .collect();
+    assert!(alarms.is_empty(), "false alarms: {alarms:?}");
+    assert!(err.contains("restored 1 of 1"), "{err}");
+    assert!(out.join("a.png").exists());
+
+    let err = headless(&[
+        "restore",
+        s(&input),
+        "-o",
+        s(&out),
+        "--model",
+        s(&model),
+        "--overwrite",
+        "-q",
+    ]);
+    assert_eq!(err, "", "-q prints only errors, and there were none");
+
+    let err = headless(&["info"]);
+    let other: Vec<&str> = err.lines().filter(|l| !is_note(l)).collect();
+    assert!(other.is_empty(), "info wrote to stderr: {other:?}");
+}
+
 #[test]
 fn error_cases_are_one_line_and_fail() {
     let t = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 
     python training/average.py A.pt B.pt [...] --out training/runs/avg.pt [--note "why"]
 
-Why this exists: session 17's run d2 continued d1 with more noise in the mix; against
+Why this exists: run d2 (2026-12-07) continued d1 with more noise in the mix; against
 d1 it gained on noise and clean photos and lost on rain (docs/training.md). Two points of
 one training trajectory lie in one basin, so the mean of their weights is a model of its
 own that, measured, kept most of d2's gains and little of its loss ("model soup",

@@ -5,9 +5,11 @@
 
 Why this exists: the restorer sees the Prompt Net only through its probabilities, so a
 newly trained restorer can ship with an older Prompt Net whose detection measured better
-(docs/training.md, session 6). The result keeps the restorer checkpoint's iteration
-counter and schedule, drops the optimizer state (it belongs to neither half alone) and
-records both sources in its provenance, which the exporter copies into the model file.
+(docs/training.md: the shipped file pairs a later restorer with the Prompt Net of
+iteration 23,000, trained on 2026-12-03). The result keeps the restorer checkpoint's
+iteration counter and schedule, drops the optimizer state (it belongs to neither half
+alone) and records both sources in its provenance, which the exporter copies into the
+model file.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Copy the training images into a folder of the checkout for an accelerator lease.
+"""Copy the training images into a folder of the checkout for a time-limited GPU run.
 
     python training/pack_data.py --out data-cache --urban 16
 
-Only the checkout travels to the device machine, 64 MiB in all, and ../shared/data/train
-is 116 MB (urban60 alone 79 MB). So bsd390 (JPEG) and train400 (grey PNG) are copied
+Where only a copy of the checkout (64 MiB at most) reaches the GPU machine,
+../shared/data/train (116 MB, urban60 alone 79 MB) does not fit. So bsd390 (JPEG) and train400 (grey PNG) are copied
 unchanged, and the first N urban60 images are re-encoded as JPEG quality 95 without chroma
 subsampling (about 0.5 MB each; 45.8 dB against the PNG on the first six, far above the
 35-40 dB the model keeps of a clean photo, and bsd390 is JPEG already). The folder has

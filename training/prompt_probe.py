@@ -1,10 +1,10 @@
 """Does the restorer listen to the prompt? Restore validation images with the Prompt Net's
 probabilities replaced by fixed vectors and print the PSNR of each (docs/training.md,
-session 16: the 63,686 restorer moved by at most 0.1 dB whatever it was told).
+measured 2026-12-07: the 63,686 restorer moved by at most 0.1 dB whatever it was told).
 
     python training/prompt_probe.py CHECKPOINT [SET/NAME ...] [--valsets DIR] [--json OUT]
 
-With no images given it probes the ones the session-16 note names. Each row is one image,
+With no images given it probes the ones of that measurement. Each row is one image,
 each column one probability vector (noise, rain, haze), plus the Prompt Net's own.
 """
 

@@ -6,7 +6,7 @@
 The paper's recipe: AdamW lr 2e-4, linear warm-up then cosine annealing, L1 loss on
 random crops with flips and 90-degree rotations (training/data.py), batch 4 or more.
 `--mse-weight W` adds W * MSE to the L1 loss: with L1 alone the small model never learned
-to remove rain streaks (docs/training.md, session 3: L1 is minimised by leaving a pixel
+to remove rain streaks (docs/training.md, "Recipe": L1 is minimised by leaving a pixel
 alone until the net is more than 50% sure it is a streak, so sparse streaks sit on a
 plateau; the squared term rewards removing them in proportion to that confidence).
 The Prompt Net is trained jointly with binary cross-entropy on the same degraded
@@ -73,7 +73,7 @@ def atomic_save(obj, path: Path) -> None:
 
 def save_compact(src: Path, dst: Path) -> None:
     """Weights, schedule position and provenance without the optimizer state (a third
-    of the size): what gets committed so that a later session can resume training.
+    of the size): what gets committed so that training can resume from a fresh checkout.
 
     When the run kept an exponential moving average of its weights (--ema), the compact
     checkpoint holds the averaged weights: they are what gets exported and shipped, and a
@@ -107,11 +107,11 @@ class WeightAverage:
     """Exponential moving average of a model's floating-point state (Polyak averaging).
 
     Why: at batch 4 the weights wander from step to step; in-training validation of the
-    synthetic haze crops swung by 3-5 dB between checkpoints 500 iterations apart
-    (docs/training.md, sessions 6-8). The average over the last ~1/(1-decay) steps keeps
-    what the steps agree on. The decay ramps up as (1+n)/(10+n) so a fresh average is
-    not dominated by its starting point. Buffers that are not floating point (BatchNorm's
-    counter) are copied.
+    synthetic haze crops swung by 3-5 dB between checkpoints 500 iterations apart (runs of
+    2026-12-03 and 2026-12-04, docs/training-history.md). The average over the last
+    ~1/(1-decay) steps keeps what the steps agree on. The decay ramps up as (1+n)/(10+n)
+    so a fresh average is not dominated by its starting point. Buffers that are not
+    floating point (BatchNorm's counter) are copied.
     """
 
     def __init__(self, model: torch.nn.Module, decay: float, state: dict | None = None, steps: int = 0):
@@ -197,8 +197,8 @@ def main(argv=None):
         "--time-limit",
         type=float,
         default=0,
-        help="stop (with a checkpoint) once this run has trained for S seconds (0: no limit); for a lease of "
-        "fixed length such as an accelerator session. The schedule is not changed",
+        help="stop (with a checkpoint) once this run has trained for S seconds (0: no limit); for a "
+        "time-limited GPU run. The schedule is not changed",
     )
     ap.add_argument(
         "--workers",

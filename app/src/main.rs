@@ -31,6 +31,9 @@ Environment: WGPU_BACKEND (vulkan, metal, dx12, gl), WGPU_RESTORE_APP_CONFIG (se
   forwards; default 8 on software adapters, 0 on GPUs)";
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: no false alarm from Mesa's Vulkan layer on a
+    // headless machine (no Wayland or X display to ask).
+    wgpu_restore::skip_device_select_layer_without_wayland();
     let mut model_path: Option<PathBuf> = None;
     let mut separate = false;
     let mut log_timings = false;

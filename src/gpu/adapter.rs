@@ -105,6 +105,53 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
+/// Whether libwayland's `wl_display_connect(NULL)` fails before it looks for a socket, which
+/// it reports by printing `error: XDG_RUNTIME_DIR is invalid or not set in the environment.`
+/// to stderr: no `WAYLAND_SOCKET`, no absolute `WAYLAND_DISPLAY`, and no absolute
+/// `XDG_RUNTIME_DIR` to find the socket in. `var` reads one environment variable.
+fn wayland_connect_fails_loudly(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    let absolute = |name: &str| var(name).is_some_and(|v| std::path::Path::new(&v).is_absolute());
+    var("WAYLAND_SOCKET").is_none() && !absolute("WAYLAND_DISPLAY") && !absolute("XDG_RUNTIME_DIR")
+}
+
+/// Whether [`skip_device_select_layer_without_wayland`] leaves Mesa's device-select layer
+/// out, given the environment: when its Wayland lookup could only fail, and fail loudly,
+/// and the user has not configured the layer (`NODEVICE_SELECT`, `MESA_VK_DEVICE_SELECT`).
+fn should_skip_device_select(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    var("NODEVICE_SELECT").is_none()
+        && var("MESA_VK_DEVICE_SELECT").is_none()
+        && wayland_connect_fails_loudly(var)
+}
+
+/// Keeps a successful run on a headless machine (a server, a container, CI)
+/// free of a false alarm, and returns whether it changed anything.
+///
+/// Mesa's Vulkan drivers (lavapipe among them) install an implicit layer,
+/// `VK_LAYER_MESA_device_select`, that reorders the adapters so the display's GPU comes
+/// first. To find that GPU it connects to the Wayland compositor, and where there is none to
+/// find because `XDG_RUNTIME_DIR` is not set, libwayland prints
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` (measured with lavapipe
+/// on Debian 12: twice for a `restore`, four times for `info`); the run then goes on and
+/// succeeds. In exactly that case this sets `NODEVICE_SELECT=1`, which the Vulkan loader
+/// reads to leave the layer out. Little is lost: without a compositor the layer could only
+/// ask an X server (`DISPLAY`) for its GPU, which matters only between two adapters of the
+/// same kind, since adapters are ranked here anyway (discrete, integrated, virtual, then
+/// software). A user's own `NODEVICE_SELECT` or `MESA_VK_DEVICE_SELECT` is left alone, and
+/// real errors print as before.
+///
+/// It changes the process environment, so call it at the start of `main`, before any other
+/// thread exists and before the first adapter is asked for.
+pub fn skip_device_select_layer_without_wayland() -> bool {
+    if cfg!(not(all(unix, not(target_vendor = "apple")))) {
+        return false; // the layer is Mesa's, on Linux and the BSDs
+    }
+    let skip = should_skip_device_select(|name: &str| std::env::var_os(name));
+    if skip {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+    skip
+}
+
 pub(crate) fn new_instance(backend: BackendChoice) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = backend.backends();
@@ -240,4 +287,46 @@ pub(crate) fn select(
     });
     let adapter = adapters.into_iter().nth(index).expect("index checked");
     Ok((adapter, s, note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn env<'a>(vars: &'a [(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn the_device_select_layer_is_skipped_only_where_wayland_would_fail_loudly() {
+        // A server or container: nothing set. The case that printed the false alarm.
+        assert!(should_skip_device_select(env(&[])));
+        assert!(should_skip_device_select(env(&[("DISPLAY", ":0")])));
+        // A relative runtime directory is as invalid to libwayland as none.
+        assert!(should_skip_device_select(env(&[(
+            "XDG_RUNTIME_DIR",
+            "run/user"
+        )])));
+        // A desktop login: the layer can find the compositor, keep it.
+        assert!(!should_skip_device_select(env(&[(
+            "XDG_RUNTIME_DIR",
+            "/run/user/1000"
+        )])));
+        assert!(!should_skip_device_select(env(&[(
+            "WAYLAND_DISPLAY",
+            "/run/user/1000/wayland-0"
+        )])));
+        assert!(!should_skip_device_select(env(&[("WAYLAND_SOCKET", "5")])));
+        // The user configured the layer: their choice stands.
+        assert!(!should_skip_device_select(env(&[("NODEVICE_SELECT", "0")])));
+        assert!(!should_skip_device_select(env(&[(
+            "MESA_VK_DEVICE_SELECT",
+            "1002:73bf"
+        )])));
+    }
 }

@@ -3,7 +3,10 @@
 pub mod adapter;
 pub mod pipeline;
 
-pub use adapter::{list_adapters, AdapterChoice, AdapterSummary, BackendChoice};
+pub use adapter::{
+    list_adapters, skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary,
+    BackendChoice,
+};
 pub use pipeline::PipelineCache;
 
 use crate::error::{Error, Result};
