@@ -84,6 +84,7 @@ fn main() {
             &model,
             "restore",
             &[Shape::new(3, mh, mw), Shape::new(k, 1, 1)],
+            wgpu_restore::Precision::F32,
         )
         .unwrap();
         println!(

@@ -8,14 +8,15 @@ struct Params {
     n: u32,       // H * W
     heads: u32,
     d: u32,       // c / heads
+    pitch: u32,   // plane pitch of qkv and the output
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> temperature: array<f32>;
+@group(0) @binding(1) var<storage, read> qkv: array<S>;
+@group(0) @binding(2) var<storage, read> temperature: array<S>;
 @group(0) @binding(3) var<storage, read_write> norms: array<f32>;   // 2c
 @group(0) @binding(4) var<storage, read_write> attn: array<f32>;    // heads * d * d
-@group(0) @binding(5) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dst: array<S>;
 
 var<workgroup> partial: array<f32, 256>;
 
@@ -37,7 +38,7 @@ fn l2norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var s = 0.0;
     if (row < 2u * p.c) {
         for (var i = li; i < p.n; i = i + 256u) {
-            let v = qkv[row * p.n + i];
+            let v = f32(qkv[row * p.pitch + i]);
             s = s + v * v;
         }
     }
@@ -62,13 +63,13 @@ fn gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var s = 0.0;
     if (e < total) {
         for (var t = li; t < p.n; t = t + 256u) {
-            s = s + qkv[qrow * p.n + t] * qkv[krow * p.n + t];
+            s = s + f32(qkv[qrow * p.pitch + t]) * f32(qkv[krow * p.pitch + t]);
         }
     }
     partial[li] = s;
     reduce_partial(li);
     if (li == 0u && e < total) {
-        attn[e] = partial[0] / (norms[qrow] * norms[krow]) * temperature[h];
+        attn[e] = partial[0] / (norms[qrow] * norms[krow]) * f32(temperature[h]);
     }
 }
 
@@ -110,12 +111,12 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     var acc = vec4<f32>(0.0);
     for (var j = 0u; j < p.d; j = j + 1u) {
         let a = attn[(h * p.d + i) * p.d + j];
-        let vb = (2u * p.c + h * p.d + j) * p.n;
-        let v = vec4<f32>(qkv[vb + min(n0, last)], qkv[vb + min(n0 + 1u, last)],
-                          qkv[vb + min(n0 + 2u, last)], qkv[vb + min(n0 + 3u, last)]);
+        let vb = (2u * p.c + h * p.d + j) * p.pitch;
+        let v = vec4<f32>(f32(qkv[vb + min(n0, last)]), f32(qkv[vb + min(n0 + 1u, last)]),
+                          f32(qkv[vb + min(n0 + 2u, last)]), f32(qkv[vb + min(n0 + 3u, last)]));
         acc = acc + a * v;
     }
     for (var q = 0u; q < 4u; q = q + 1u) {
-        if (n0 + q < p.n) { dst[o * p.n + n0 + q] = acc[q]; }
+        if (n0 + q < p.n) { dst[o * p.pitch + n0 + q] = S(acc[q]); }
     }
 }

@@ -15,12 +15,13 @@ struct Params {
     d: u32,
     win: u32,
     chunks: u32,    // ceil(d / CH)
+    pitch: u32,     // plane pitch of qkv and the output
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> alpha: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> qkv: array<S>;
+@group(0) @binding(2) var<storage, read> alpha: array<S>;
+@group(0) @binding(3) var<storage, read_write> dst: array<S>;
 
 // Grid: x over 64-pixel strips of a row, y over rows, z over (head, chunk).
 @compute @workgroup_size(64)
@@ -30,7 +31,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     if (x >= p.w) { return; }
     let head = wid.z / p.chunks;
     let chunk = wid.z % p.chunks;
-    let hw = p.h * p.w;
+    let hw = p.pitch;
     let pix = y * p.w + x;
     let wy0 = (y / p.win) * p.win;
     let wx0 = (x / p.win) * p.win;
@@ -38,12 +39,12 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let kb = p.c + head * p.d;         // first k channel
     let vb = 2u * p.c + head * p.d;    // first v channel
     let e0 = chunk * CH;
-    let inv_alpha = 1.0 / alpha[head];
+    let inv_alpha = 1.0 / f32(alpha[head]);
     // Heads of at most CH channels keep q in registers.
     let small = p.d <= CH;
     var q: array<f32, 16>;
     for (var e = 0u; e < CH; e = e + 1u) {
-        q[e] = qkv[(qb + min(e, p.d - 1u)) * hw + pix];
+        q[e] = f32(qkv[(qb + min(e, p.d - 1u)) * hw + pix]);
     }
     var m = -3.4028235e38;
     var l = 0.0;
@@ -59,12 +60,12 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             var s = 0.0;
             if (small) {
                 for (var e = 0u; e < CH; e = e + 1u) {
-                    let kv = qkv[(kb + min(e, p.d - 1u)) * hw + kp];
+                    let kv = f32(qkv[(kb + min(e, p.d - 1u)) * hw + kp]);
                     s = s + select(0.0, q[e] * kv, e < p.d);
                 }
             } else {
                 for (var e = 0u; e < p.d; e = e + 1u) {
-                    s = s + qkv[(qb + e) * hw + pix] * qkv[(kb + e) * hw + kp];
+                    s = s + f32(qkv[(qb + e) * hw + pix]) * f32(qkv[(kb + e) * hw + kp]);
                 }
             }
             s = s * inv_alpha;
@@ -74,7 +75,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             l = l * corr + pe;
             for (var e = 0u; e < CH; e = e + 1u) {
                 let ch = min(e0 + e, p.d - 1u);
-                acc[e] = acc[e] * corr + pe * qkv[(vb + ch) * hw + kp];
+                acc[e] = acc[e] * corr + pe * f32(qkv[(vb + ch) * hw + kp]);
             }
             m = mn;
         }
@@ -83,7 +84,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     for (var e = 0u; e < CH; e = e + 1u) {
         let ch = e0 + e;
         if (ch < p.d) {
-            dst[(head * p.d + ch) * hw + pix] = acc[e] * inv_l;
+            dst[(head * p.d + ch) * hw + pix] = S(acc[e] * inv_l);
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::model::{HostTensor, Model, Node};
-use crate::ops::{self, BindKind, NodeCtx, Res};
+use crate::ops::{self, device_bytes, pitch, BindKind, NodeCtx, Precision, Res};
 use crate::plan::{self, Plan};
 use crate::tensor::{reflect_index, Shape, Tensor};
 use std::collections::{BTreeMap, HashMap};
@@ -38,8 +38,14 @@ pub struct MemoryReport {
     pub buffers: usize,
 }
 
-/// Plans the buffers of `function` at the given input sizes (no GPU needed).
-pub fn plan_function(model: &Model, function: &str, inputs: &[Shape]) -> Result<Plan> {
+/// Plans the buffers of `function` at the given input sizes, values stored in `precision`
+/// (no GPU needed).
+pub fn plan_function(
+    model: &Model,
+    function: &str,
+    inputs: &[Shape],
+    precision: Precision,
+) -> Result<Plan> {
     let f = model.function(function)?;
     let shapes = model.infer_shapes(function, inputs)?;
     let scratch: Vec<Vec<u64>> = f
@@ -52,22 +58,74 @@ pub fn plan_function(model: &Model, function: &str, inputs: &[Shape]) -> Result<
             ops::scratch_bytes(op, &ins, shapes[&node.outputs[0]])
         })
         .collect();
-    Ok(plan::plan(&f.def, &shapes, &scratch))
+    let bytes = |s: Shape| device_bytes(s, precision);
+    Ok(plan::plan(&f.def, &shapes, &bytes, &scratch))
 }
 
-/// The memory needed by `function` at the given input sizes (no GPU needed).
-pub fn memory_report(model: &Model, function: &str, inputs: &[Shape]) -> Result<MemoryReport> {
-    let p = plan_function(model, function, inputs)?;
+/// The memory needed by `function` at the given input sizes, values and weights stored in
+/// `precision` (no GPU needed).
+pub fn memory_report(
+    model: &Model,
+    function: &str,
+    inputs: &[Shape],
+    precision: Precision,
+) -> Result<MemoryReport> {
+    let p = plan_function(model, function, inputs, precision)?;
     Ok(MemoryReport {
         peak_bytes: p.peak_bytes,
         total_bytes: p.total_bytes,
         weight_bytes: model
             .tensors
             .values()
-            .map(|t| t.data.len() as u64 * 4)
+            .map(|t| t.data.len() as u64 * precision.bytes())
             .sum(),
         buffers: p.slots.len(),
     })
+}
+
+/// `data` (a C x H x W tensor) as the device stores it: planes of [`pitch`] elements in
+/// the storage precision.
+fn to_device_bytes(t: &Tensor, precision: Precision) -> Vec<u8> {
+    let (plane, pitch) = (t.shape.plane(), pitch(t.shape));
+    let mut padded = vec![0f32; t.shape.c * pitch];
+    for (dst, src) in padded
+        .chunks_exact_mut(pitch)
+        .zip(t.data.chunks_exact(plane.max(1)))
+    {
+        dst[..plane].copy_from_slice(src);
+    }
+    weights_to_bytes(&padded, precision)
+}
+
+/// Dense data (weights, or padded planes) in the storage precision.
+fn weights_to_bytes(data: &[f32], precision: Precision) -> Vec<u8> {
+    match precision {
+        Precision::F32 => bytemuck::cast_slice(data).to_vec(),
+        Precision::F16 => data
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+            .collect(),
+    }
+}
+
+/// The inverse of [`to_device_bytes`].
+fn from_device_bytes(bytes: &[u8], shape: Shape, precision: Precision) -> Tensor {
+    let values: Vec<f32> = match precision {
+        Precision::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Precision::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+    };
+    let (plane, pitch) = (shape.plane(), pitch(shape));
+    let mut data = Vec::with_capacity(shape.numel());
+    for c in 0..shape.c {
+        data.extend_from_slice(&values[c * pitch..c * pitch + plane]);
+    }
+    Tensor::new(shape, data)
 }
 
 struct Step {
@@ -99,6 +157,8 @@ struct ModelState {
 /// The inference runtime: a device plus per-model GPU state.
 pub struct Runtime {
     gpu: Gpu,
+    /// How values and weights are stored on this device.
+    precision: Precision,
     dummy: wgpu::Buffer,
     models: Mutex<HashMap<u64, Arc<Mutex<ModelState>>>>,
     /// Dispatches per queue submission (0: one submission per forward).
@@ -129,8 +189,10 @@ impl Runtime {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let precision = gpu.precision;
         Runtime {
             gpu,
+            precision,
             dummy,
             models: Mutex::new(HashMap::new()),
             submit_chunk: std::sync::atomic::AtomicUsize::new(0),
@@ -148,6 +210,11 @@ impl Runtime {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// How values and weights are stored (chosen with [`GpuOptions::precision`]).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The software-adapter note, if any.
@@ -175,7 +242,7 @@ impl Runtime {
         let limit = self.gpu.max_binding_bytes();
         let mut weights = HashMap::new();
         for (name, t) in &model.tensors {
-            let bytes = t.data.len() as u64 * 4;
+            let bytes = t.data.len() as u64 * self.precision.bytes();
             if bytes > limit {
                 return Err(Error::BufferTooLarge {
                     value: format!("weight {name}"),
@@ -183,16 +250,15 @@ impl Runtime {
                     limit,
                 });
             }
-            let mut data: Vec<f32> = t.data.clone();
-            if data.is_empty() {
-                data.push(0.0);
-            }
+            let mut data = weights_to_bytes(&t.data, self.precision);
+            // Bindings are at least 4 bytes (and buffers a multiple of 4).
+            data.resize(data.len().max(4).div_ceil(4) * 4, 0);
             let buf = self
                 .gpu
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some(name),
-                    contents: bytemuck::cast_slice(&data),
+                    contents: &data,
                     usage: wgpu::BufferUsages::STORAGE,
                 });
             weights.insert(name.clone(), buf);
@@ -227,15 +293,17 @@ impl Runtime {
         let dev = &self.gpu.device;
         let f = model.function(function)?;
         let shapes = model.infer_shapes(function, input_shapes)?;
-        let plan = plan_function(model, function, input_shapes)?;
+        let precision = self.precision;
+        let plan = plan_function(model, function, input_shapes, precision)?;
         let limit = self.gpu.max_binding_bytes();
+        let bytes = |s: &Shape| device_bytes(*s, precision);
         let mut sized: Vec<(&String, &Shape)> = shapes.iter().collect();
-        sized.sort_by_key(|(n, s)| (std::cmp::Reverse(s.bytes()), n.to_string()));
+        sized.sort_by_key(|(n, s)| (std::cmp::Reverse(bytes(s)), n.to_string()));
         if let Some((name, s)) = sized.first() {
-            if s.bytes() > limit {
+            if bytes(s) > limit {
                 return Err(Error::BufferTooLarge {
                     value: format!("{name} ({s})"),
-                    bytes: s.bytes(),
+                    bytes: bytes(s),
                     limit,
                 });
             }
@@ -302,11 +370,14 @@ impl Runtime {
         let mut steps = Vec::with_capacity(dispatches.len());
         for (i, (ni, d)) in dispatches.iter().enumerate() {
             let node = &f.def.nodes[*ni];
-            let pipeline = self.gpu.pipelines.get(dev, d.shader, d.entry, &[])?;
+            let pipeline =
+                self.gpu
+                    .pipelines
+                    .get(dev, d.shader, precision, d.entry, &d.constants)?;
             let layout = self.gpu.pipelines.bind_group_layout(dev, d.shader);
             assert_eq!(d.bindings.len() + 1, d.shader.bindings.len(), "{}", d.entry);
             let value = |name: &str| -> (&wgpu::Buffer, u64) {
-                (&slots[plan.value_slot[name]], shapes[name].bytes())
+                (&slots[plan.value_slot[name]], bytes(&shapes[name]))
             };
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
@@ -369,7 +440,7 @@ impl Runtime {
             .iter()
             .map(|o| (slots[plan.value_slot[o]].clone(), shapes[o]))
             .collect();
-        let rb_size: u64 = outputs.iter().map(|(_, s)| s.bytes()).sum();
+        let rb_size: u64 = outputs.iter().map(|(_, s)| bytes(s)).sum();
         let readback = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: rb_size.max(4),
@@ -444,7 +515,7 @@ impl Runtime {
         for ((buf, _), t) in p.inputs.iter().zip(inputs) {
             self.gpu
                 .queue
-                .write_buffer(buf, 0, bytemuck::cast_slice(&t.data));
+                .write_buffer(buf, 0, &to_device_bytes(t, self.precision));
         }
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some(function),
@@ -534,16 +605,18 @@ impl Runtime {
         }
         let mut offset = 0;
         for (buf, s) in &p.outputs {
-            enc.copy_buffer_to_buffer(buf, 0, &p.readback, offset, s.bytes());
-            offset += s.bytes();
+            let n = device_bytes(*s, self.precision);
+            enc.copy_buffer_to_buffer(buf, 0, &p.readback, offset, n);
+            offset += n;
         }
         self.gpu.queue.submit([enc.finish()]);
-        let data = self.read_buffer(&p.readback)?;
+        let data = self.map_read(&p.readback)?;
         let mut outs = Vec::with_capacity(p.outputs.len());
         let mut at = 0;
         for (_, s) in &p.outputs {
-            outs.push(Tensor::new(*s, data[at..at + s.numel()].to_vec()));
-            at += s.numel();
+            let n = device_bytes(*s, self.precision) as usize;
+            outs.push(from_device_bytes(&data[at..at + n], *s, self.precision));
+            at += n;
         }
         let mut timings = Vec::new();
         if let Some((_, _, read, _)) = &timing {
@@ -580,14 +653,6 @@ impl Runtime {
             .to_vec();
         buf.unmap();
         Ok(bytes)
-    }
-
-    fn read_buffer(&self, buf: &wgpu::Buffer) -> Result<Vec<f32>> {
-        let bytes = self.map_read(buf)?;
-        Ok(bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
     }
 
     fn read_buffer_u64(&self, buf: &wgpu::Buffer) -> Result<Vec<u64>> {

@@ -30,7 +30,8 @@ pub use error::{Error, Result};
 pub use exec::{memory_report, plan_function, MemoryReport, NodeTiming, Runtime, RuntimeOptions};
 pub use gpu::{
     list_adapters, skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary,
-    BackendChoice, GpuOptions,
+    BackendChoice, GpuOptions, PrecisionChoice,
 };
 pub use model::{HostTensor, Model};
+pub use ops::Precision;
 pub use tensor::{Shape, Tensor};

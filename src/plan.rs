@@ -66,8 +66,14 @@ impl Allocator {
     }
 }
 
-/// Plans the buffers of `f` given every value's shape and each node's scratch sizes.
-pub fn plan(f: &Function, shapes: &HashMap<String, Shape>, scratch: &[Vec<u64>]) -> Plan {
+/// Plans the buffers of `f` given every value's shape, the bytes a value of a shape takes on
+/// the device, and each node's scratch sizes.
+pub fn plan(
+    f: &Function,
+    shapes: &HashMap<String, Shape>,
+    value_bytes: &dyn Fn(Shape) -> u64,
+    scratch: &[Vec<u64>],
+) -> Plan {
     let n = f.nodes.len();
     // Last node index reading each value; function outputs live to the end.
     let mut last_use: HashMap<&str, usize> = HashMap::new();
@@ -86,14 +92,14 @@ pub fn plan(f: &Function, shapes: &HashMap<String, Shape>, scratch: &[Vec<u64>])
     let mut value_slot = HashMap::new();
     let mut total = 0u64;
     for inp in &f.inputs {
-        let b = shapes[&inp.name].bytes();
+        let b = value_bytes(shapes[&inp.name]);
         total += b;
         value_slot.insert(inp.name.clone(), a.alloc(b));
     }
     let mut scratch_slots = Vec::with_capacity(n);
     for (i, node) in f.nodes.iter().enumerate() {
         for v in &node.outputs {
-            let b = shapes[v].bytes();
+            let b = value_bytes(shapes[v]);
             total += b;
             value_slot.insert(v.clone(), a.alloc(b));
         }

@@ -191,6 +191,8 @@ pub struct TileOptions {
     pub max_side: usize,
     /// Smallest tile tried after out-of-memory errors.
     pub min_tile: usize,
+    /// How the device stores values (sets the bytes each one takes).
+    pub precision: crate::ops::Precision,
 }
 
 impl TileOptions {
@@ -203,6 +205,7 @@ impl TileOptions {
             max_binding: rt.gpu().max_binding_bytes(),
             max_side: rt.gpu().limits.max_compute_workgroups_per_dimension as usize,
             min_tile: 64,
+            precision: rt.precision(),
         }
     }
 }
@@ -215,7 +218,7 @@ pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<boo
     if shapes.values().any(|s| s.h.max(s.w) > opts.max_side) {
         return Ok(false);
     }
-    let plan = plan_function(model, "restore", &inputs)?;
+    let plan = plan_function(model, "restore", &inputs, opts.precision)?;
     let largest = plan.slots.iter().copied().max().unwrap_or(0);
     Ok(largest <= opts.max_binding && plan.peak_bytes <= opts.memory_budget)
 }

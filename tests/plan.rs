@@ -4,7 +4,8 @@
 mod common;
 
 use std::collections::HashMap;
-use wgpu_restore::{memory_report, plan_function, Model, Shape};
+use wgpu_restore::ops::device_bytes;
+use wgpu_restore::{memory_report, plan_function, Model, Precision, Shape};
 
 fn tiny() -> Model {
     Model::load(common::fixtures().join("tiny.safetensors")).unwrap()
@@ -14,7 +15,7 @@ fn tiny() -> Model {
 /// output shares a slot with one of its inputs or scratch buffers.
 fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape]) {
     let f = &model.function(function).unwrap().def;
-    let plan = plan_function(model, function, inputs).unwrap();
+    let plan = plan_function(model, function, inputs, Precision::F32).unwrap();
     let shapes = model.infer_shapes(function, inputs).unwrap();
     let n = f.nodes.len();
     // Lifetime [birth, death] in node indices; inputs born at -1, outputs die at n.
@@ -77,7 +78,13 @@ fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape]) {
 fn peak_is_below_the_sum_of_intermediates() {
     let m = tiny();
     for (h, w) in [(64, 64), (321, 481)] {
-        let r = memory_report(&m, "restore", &[Shape::new(3, h, w), Shape::new(3, 1, 1)]).unwrap();
+        let r = memory_report(
+            &m,
+            "restore",
+            &[Shape::new(3, h, w), Shape::new(3, 1, 1)],
+            Precision::F32,
+        )
+        .unwrap();
         println!(
             "tiny restore {h}x{w}: peak {:.1} MiB in {} buffers, sum of all values {:.1} MiB, weights {:.2} MiB",
             r.peak_bytes as f64 / 1048576.0,
@@ -91,10 +98,11 @@ fn peak_is_below_the_sum_of_intermediates() {
         let shapes = m
             .infer_shapes("restore", &[Shape::new(3, h, w), Shape::new(3, 1, 1)])
             .unwrap();
-        let largest = shapes.values().map(|s| s.bytes()).max().unwrap();
-        assert!(r.peak_bytes >= largest + Shape::new(3, h, w).bytes());
+        let bytes = |s: Shape| device_bytes(s, Precision::F32);
+        let largest = shapes.values().map(|&s| bytes(s)).max().unwrap();
+        assert!(r.peak_bytes >= largest + bytes(Shape::new(3, h, w)));
     }
-    let r = memory_report(&m, "classify", &[Shape::new(3, 32, 32)]).unwrap();
+    let r = memory_report(&m, "classify", &[Shape::new(3, 32, 32)], Precision::F32).unwrap();
     assert!(r.peak_bytes < r.total_bytes, "{r:?}");
 }
 
@@ -127,7 +135,7 @@ fn the_runtime_uses_the_plan() {
     let rt = common::runtime();
     let inputs = [Shape::new(3, 16, 16), Shape::new(3, 1, 1)];
     let used = rt.plan(&m, "restore", &inputs).unwrap();
-    let planned = plan_function(&m, "restore", &inputs).unwrap();
+    let planned = plan_function(&m, "restore", &inputs, rt.precision()).unwrap();
     assert_eq!(used.slots, planned.slots);
     assert!(used.slots.len() < m.function("restore").unwrap().def.nodes.len() / 4);
 }

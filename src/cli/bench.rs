@@ -167,12 +167,19 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
         by_op.into_iter().map(|(o, (ms, n))| (o, ms, n)).collect();
     ops.sort_by(|a, b| b.1.total_cmp(&a.1));
     let gpu_total: f64 = ops.iter().map(|o| o.1).sum();
-    let mem = memory_report(&model, "restore", &shapes).map_err(fail)?;
+    let mem = memory_report(&model, "restore", &shapes, rt.precision()).map_err(fail)?;
     let cmem = model
         .doc
         .prompt
         .as_ref()
-        .map(|p| memory_report(&model, "classify", &[Shape::new(3, p.crop, p.crop)]))
+        .map(|p| {
+            memory_report(
+                &model,
+                "classify",
+                &[Shape::new(3, p.crop, p.crop)],
+                rt.precision(),
+            )
+        })
         .transpose()
         .map_err(fail)?;
     let peak = mem

@@ -79,6 +79,10 @@ pub struct DeviceArgs {
     /// Adapter by index (as `info` lists them) or by a part of its name.
     #[arg(long, value_name = "INDEX|NAME")]
     pub adapter: Option<String>,
+    /// How values and weights are stored on the device: f32, f16 (half the memory and
+    /// bandwidth; needs SHADER_F16) or auto (f16 on GPUs that have it, f32 on CPU adapters).
+    #[arg(long, value_name = "P", default_value = "auto")]
+    pub precision: String,
 }
 
 /// Model selection.
@@ -195,9 +199,14 @@ pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult
         Some(a) => a.parse().map_err(|e: Error| Fatal(problem(&e)))?,
         None => AdapterChoice::Auto,
     };
+    let precision: wgpu_restore::PrecisionChoice = dev
+        .precision
+        .parse()
+        .map_err(|e: Error| Fatal(problem(&e)))?;
     Ok(RuntimeOptions {
         backend,
         adapter,
+        precision,
         timestamps,
         quiet,
     })

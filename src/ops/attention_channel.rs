@@ -1,7 +1,7 @@
 //! Launcher for shaders/attention_channel.wgsl: L2 norms, Gram matrix with temperature,
 //! row softmax, apply. Scratch: the 2c norms and the heads x d x d attention matrix.
 
-use super::{groups_for, shader, u, Dispatch, Grid, Res, ShaderDef};
+use super::{groups_for, pitch, shader, u, Dispatch, Grid, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!(
@@ -19,7 +19,7 @@ pub fn encode(qkv: Shape, heads: usize) -> Vec<Dispatch> {
     let c = qkv.c / 3;
     let d = c / heads;
     let n = qkv.plane();
-    let params = vec![u(c), u(n), u(heads), u(d)];
+    let params = vec![u(c), u(n), u(heads), u(d), u(pitch(qkv))];
     let bindings = vec![
         Res::Input(0),
         Res::Weight("temperature"),
@@ -30,6 +30,7 @@ pub fn encode(qkv: Shape, heads: usize) -> Vec<Dispatch> {
     let mk = |entry: &'static str, workgroups: Grid| Dispatch {
         shader: &SHADER,
         entry,
+        constants: vec![],
         params: params.clone(),
         bindings: bindings.clone(),
         workgroups,

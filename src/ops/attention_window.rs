@@ -1,6 +1,6 @@
 //! Launcher for shaders/attention_window.wgsl (any window size, reflect padding).
 
-use super::{shader, u, Dispatch, Grid, Res, ShaderDef};
+use super::{pitch, shader, u, Dispatch, Grid, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!("attention_window", [Uniform, Read, Read, Write]);
@@ -15,6 +15,7 @@ pub fn encode(qkv: Shape, heads: usize, window: usize) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "window_attention",
+        constants: vec![],
         params: vec![
             u(c),
             u(qkv.h),
@@ -23,6 +24,7 @@ pub fn encode(qkv: Shape, heads: usize, window: usize) -> Dispatch {
             u(d),
             u(window),
             u(chunks),
+            u(pitch(qkv)),
         ],
         bindings: vec![Res::Input(0), Res::Weight("alpha"), Res::Output],
         workgroups: Grid::Dims([u(qkv.w.div_ceil(64)), u(qkv.h), u(heads * chunks)]),

@@ -1,7 +1,8 @@
 //! Launcher for shaders/conv.wgsl (dense, strided, grouped and depthwise convolution);
-//! 1x1 stride-1 ungrouped convolutions go to the matrix product.
+//! 1x1 stride-1 ungrouped convolutions go to the matrix product, 3x3 stride-1 padding-1
+//! dense and depthwise ones over rows of whole quads to shaders/conv3x3.wgsl.
 
-use super::{matmul, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
+use super::{conv3x3, matmul, pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
 use crate::model::Op;
 
 pub static SHADER: ShaderDef = shader!("conv", [Uniform, Read, Read, Read, Write]);
@@ -19,7 +20,10 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
     };
     let (x, out) = (ctx.ins[0], ctx.out);
     if k == 1 && stride == 1 && padding == 0 && groups == 1 {
-        return vec![matmul::encode(out.c, x.c, x.plane(), bias)];
+        return vec![matmul::encode(x, out, bias)];
+    }
+    if let Some(d) = conv3x3::encode(x, out, k, stride, padding, groups, bias) {
+        return vec![d];
     }
     let cinpg = x.c / groups;
     let coutpg = out.c / groups;
@@ -39,11 +43,14 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
         u(cinpg),
         u(coutpg),
         u32::from(bias),
+        u(pitch(x)),
+        u(pitch(out)),
     ];
     let z = if blocked { out.c.div_ceil(4) } else { out.c };
     vec![Dispatch {
         shader: &SHADER,
         entry: if blocked { "conv_blocked" } else { "conv_rows" },
+        constants: vec![],
         params,
         bindings: vec![
             Res::Input(0),

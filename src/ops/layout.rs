@@ -1,7 +1,7 @@
 //! Launcher for shaders/layout.wgsl: pixel (un)shuffle, concat, reflect pad, crop,
 //! mix_components.
 
-use super::{groups_for, shader, u, Dispatch, Res, ShaderDef};
+use super::{groups_for, pitch, shader, u, Dispatch, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!("layout", [Uniform, Read, Read, Write]);
@@ -10,6 +10,7 @@ fn dispatch(entry: &'static str, threads: usize, x: Shape, out: Shape, arg: usiz
     Dispatch {
         shader: &SHADER,
         entry,
+        constants: vec![],
         params: vec![
             u(threads),
             u(x.c),
@@ -19,6 +20,8 @@ fn dispatch(entry: &'static str, threads: usize, x: Shape, out: Shape, arg: usiz
             u(out.h),
             u(out.w),
             u(arg),
+            u(pitch(x)),
+            u(pitch(out)),
         ],
         bindings: vec![Res::Input(0), Res::Dummy, Res::Output],
         workgroups: groups_for(threads, 256),
@@ -41,13 +44,14 @@ pub fn crop(x: Shape, out: Shape) -> Dispatch {
     dispatch("crop", out.numel(), x, out, 0)
 }
 
-/// One copy into a channel slice of the output per input.
+/// One copy into a channel slice of the output per input (4 elements per thread; the
+/// inputs have the output's plane size, hence its pitch).
 pub fn concat(ins: &[Shape], out: Shape) -> Vec<Dispatch> {
     let mut offset = 0;
     ins.iter()
         .enumerate()
         .map(|(i, &x)| {
-            let mut d = dispatch("copy_channels", x.numel(), x, out, offset);
+            let mut d = dispatch("copy_channels", x.c * pitch(x) / 4, x, out, offset);
             d.bindings[0] = Res::Input(i);
             offset += x.c;
             d

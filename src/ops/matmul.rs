@@ -1,16 +1,28 @@
-//! Launcher for shaders/matmul.wgsl: 1x1 convolution and linear layers.
+//! Launcher for shaders/matmul.wgsl: 1x1 convolution and linear layers, with the bias and
+//! an optional residual added in the same pass.
 
-use super::{shader, u, Dispatch, Grid, Res, ShaderDef};
+use super::{pitch, shader, u, Dispatch, Grid, Res, ShaderDef};
+use crate::tensor::Shape;
 
-pub static SHADER: ShaderDef = shader!("matmul", [Uniform, Read, Read, Read, Write]);
+pub static SHADER: ShaderDef = shader!("matmul", [Uniform, Read, Read, Read, Read, Write]);
 
-/// out[m, n] = weight[m, k] * x[k, n] (+ bias[m]); weight in slot `weight`, bias in `bias`.
-pub fn encode(m: usize, k: usize, n: usize, bias: bool) -> Dispatch {
-    let tiles_n = n.div_ceil(4);
-    let groups_n = tiles_n.div_ceil(64);
-    // Column groups beyond the per-dimension limit continue along z.
+/// Pixel quads per thread and output channels per workgroup row (the shader's PX, MB).
+const PX: usize = 4;
+const MB: usize = 8;
+
+/// out = weight * x (+ bias) over the pixels of `x` (`out` has the same plane size);
+/// weight [out.c, x.c] in slot `weight`, bias in `bias`.
+pub fn encode(x: Shape, out: Shape, bias: bool) -> Dispatch {
+    with_residual(x, out, bias, false)
+}
+
+/// As [`encode`], plus input 1 (of `out`'s shape) added to the result when `residual`.
+pub fn with_residual(x: Shape, out: Shape, bias: bool, residual: bool) -> Dispatch {
+    let n4 = x.plane().div_ceil(4);
+    let groups_n = n4.div_ceil(PX * 64);
+    // Pixel groups beyond the per-dimension limit continue along z.
     let max = super::max_groups_per_dim();
-    let (x, z) = if groups_n <= max {
+    let (gx, gz) = if groups_n <= max {
         (groups_n, 1)
     } else {
         (max, groups_n.div_ceil(max))
@@ -18,7 +30,11 @@ pub fn encode(m: usize, k: usize, n: usize, bias: bool) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "matmul",
-        params: vec![u(m), u(k), u(n), u32::from(bias), u(tiles_n)],
+        constants: vec![
+            ("HAS_BIAS", f64::from(u8::from(bias))),
+            ("HAS_RES", f64::from(u8::from(residual))),
+        ],
+        params: vec![u(out.c), u(x.c), u(n4), u(pitch(x) / 4), u(pitch(out) / 4)],
         bindings: vec![
             Res::Input(0),
             Res::Weight("weight"),
@@ -27,8 +43,9 @@ pub fn encode(m: usize, k: usize, n: usize, bias: bool) -> Dispatch {
             } else {
                 Res::Dummy
             },
+            if residual { Res::Input(1) } else { Res::Dummy },
             Res::Output,
         ],
-        workgroups: Grid::Dims([u(x), u(m.div_ceil(8)), u(z)]),
+        workgroups: Grid::Dims([u(gx), u(out.c.div_ceil(MB)), u(gz)]),
     }
 }

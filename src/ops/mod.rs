@@ -1,10 +1,16 @@
 //! Kernel launchers: one module per shader file. Each turns a node (op, input and output
-//! shapes, weights) into dispatches: entry point, uniform parameters, bindings and the
-//! number of workgroups. The executor (src/exec.rs) resolves bindings to buffers.
+//! shapes, weights) into dispatches: entry point, uniform parameters, override constants,
+//! bindings and the number of workgroups. The executor (src/exec.rs) resolves bindings to
+//! buffers.
+//!
+//! On the device a `C x H x W` value is C planes of [`pitch`] elements (H*W rounded up to a
+//! multiple of 4) of the storage type of the [`Precision`]: every plane starts 16-byte
+//! aligned, so kernels read and write 4 pixels at a time.
 
 pub mod attention_channel;
 pub mod attention_window;
 pub mod conv;
+pub mod conv3x3;
 pub mod elementwise;
 pub mod layout;
 pub mod matmul;
@@ -30,6 +36,50 @@ pub struct ShaderDef {
     pub name: &'static str,
     pub source: &'static str,
     pub bindings: &'static [BindKind],
+}
+
+/// How values and weights are stored on the device; arithmetic is f32 either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// Half the memory and bandwidth; needs the device's `SHADER_F16`.
+    F16,
+}
+
+impl Precision {
+    /// Bytes per stored element.
+    pub fn bytes(self) -> u64 {
+        match self {
+            Precision::F32 => 4,
+            Precision::F16 => 2,
+        }
+    }
+
+    /// WGSL declaring the storage types `S` and `S4` every shader uses.
+    pub fn prelude(self) -> &'static str {
+        match self {
+            Precision::F32 => "alias S = f32;\nalias S4 = vec4<f32>;\n",
+            Precision::F16 => "enable f16;\nalias S = f16;\nalias S4 = vec4<f16>;\n",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+/// Elements per plane of a value on the device: H*W rounded up to a multiple of 4.
+pub fn pitch(s: Shape) -> usize {
+    s.plane().div_ceil(4) * 4
+}
+
+/// Bytes of a value on the device.
+pub fn device_bytes(s: Shape, precision: Precision) -> u64 {
+    (s.c * pitch(s)) as u64 * precision.bytes()
 }
 
 macro_rules! shader {
@@ -67,6 +117,8 @@ pub enum Res {
 pub struct Dispatch {
     pub shader: &'static ShaderDef,
     pub entry: &'static str,
+    /// Pipeline-overridable constants (specialization), e.g. `HAS_BIAS`.
+    pub constants: Vec<(&'static str, f64)>,
     /// Uniform parameters (u32 words; f32 as bits).
     pub params: Vec<u32>,
     /// One resource per non-uniform binding of the shader, in binding order.
@@ -135,9 +187,9 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
     let (x, out) = (ctx.ins[0], ctx.out);
     match *ctx.op {
         Op::Conv2d { .. } => conv::encode(ctx),
-        Op::Linear { bias } => vec![matmul::encode(out.c, x.c, 1, bias)],
-        Op::LayerNorm { eps } => vec![norm::layer_norm(x, eps)],
-        Op::BiasFreeLayerNorm { eps } => vec![norm::bias_free_layer_norm(x, eps)],
+        Op::Linear { bias } => vec![matmul::encode(x, out, bias)],
+        Op::LayerNorm { eps } => vec![norm::layer_norm(x, eps, false)],
+        Op::BiasFreeLayerNorm { eps } => vec![norm::layer_norm(x, eps, true)],
         Op::ChannelAffine => vec![norm::channel_affine(x)],
         Op::ChannelAttention { heads } => attention_channel::encode(x, heads),
         Op::WindowAttention { heads, window } => vec![attention_window::encode(x, heads, window)],
@@ -162,15 +214,16 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
             stride,
             padding,
         } => vec![pool::max_pool(x, out, kernel, stride, padding)],
-        Op::GlobalAvgPool => vec![pool::global_avg_pool(x)],
+        Op::GlobalAvgPool => vec![pool::global_avg_pool(x, out)],
         Op::Softmax => vec![reduce::softmax_channels(x)],
     }
 }
 
 /// Every shader file, for diagnostics and warm-up.
-pub fn all_shaders() -> [&'static ShaderDef; 10] {
+pub fn all_shaders() -> [&'static ShaderDef; 11] {
     [
         &conv::SHADER,
+        &conv3x3::SHADER,
         &matmul::SHADER,
         &norm::SHADER,
         &attention_channel::SHADER,

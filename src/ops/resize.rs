@@ -1,6 +1,6 @@
 //! Launcher for shaders/resize.wgsl (bilinear, align_corners false).
 
-use super::{groups_for, shader, u, Dispatch, Res, ShaderDef};
+use super::{groups_for, pitch, shader, u, Dispatch, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!("resize", [Uniform, Read, Write]);
@@ -12,6 +12,7 @@ pub fn bilinear(x: Shape, out: Shape) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "bilinear",
+        constants: vec![],
         params: vec![
             u(out.numel()),
             u(x.c),
@@ -21,6 +22,8 @@ pub fn bilinear(x: Shape, out: Shape) -> Dispatch {
             u(out.w),
             sh.to_bits(),
             sw.to_bits(),
+            u(pitch(x)),
+            u(pitch(out)),
         ],
         bindings: vec![Res::Input(0), Res::Output],
         workgroups: groups_for(out.numel(), 256),

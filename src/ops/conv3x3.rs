@@ -1,0 +1,92 @@
+//! Launcher for shaders/conv3x3.wgsl: 3x3 stride-1 padding-1 convolutions (dense and
+//! depthwise, and depthwise fused with the GELU gate) over rows of whole quads.
+
+use super::{pitch, shader, u, Dispatch, Grid, Res, ShaderDef};
+use crate::tensor::Shape;
+
+pub static SHADER: ShaderDef = shader!("conv3x3", [Uniform, Read, Read, Read, Write]);
+
+/// Output rows per thread of `dw3x3` (RQ) and of `conv3x3` (RD), output channels per
+/// thread of `conv3x3` (CB).
+const RQ: usize = 4;
+const RD: usize = 2;
+const CB: usize = 4;
+
+fn params(x: Shape, cout: usize, bias: bool, half: usize) -> Vec<u32> {
+    vec![
+        u(x.c),
+        u(x.h),
+        u(x.w),
+        u(cout),
+        u32::from(bias),
+        u(pitch(x)),
+        u(half),
+    ]
+}
+
+fn bindings(bias: bool) -> Vec<Res> {
+    vec![
+        Res::Input(0),
+        Res::Weight("weight"),
+        if bias {
+            Res::Weight("bias")
+        } else {
+            Res::Dummy
+        },
+        Res::Output,
+    ]
+}
+
+/// Whether a convolution can take this file's kernels: 3x3, stride 1, padding 1, rows of
+/// whole quads, dense or depthwise.
+pub fn applies(x: Shape, k: usize, stride: usize, padding: usize) -> bool {
+    k == 3 && stride == 1 && padding == 1 && x.w.is_multiple_of(4)
+}
+
+/// The dispatch for a dense or depthwise 3x3 convolution, or `None` when it needs the
+/// general kernels.
+pub fn encode(
+    x: Shape,
+    out: Shape,
+    k: usize,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+    bias: bool,
+) -> Option<Dispatch> {
+    if !applies(x, k, stride, padding) {
+        return None;
+    }
+    let quads = (x.w / 4).div_ceil(64);
+    let (entry, grid) = if groups == 1 {
+        (
+            "conv3x3",
+            [u(quads), u(x.h.div_ceil(RD)), u(out.c.div_ceil(CB))],
+        )
+    } else if groups == x.c && out.c == x.c {
+        ("dw3x3", [u(quads), u(x.h.div_ceil(RQ)), u(x.c)])
+    } else {
+        return None;
+    };
+    Some(Dispatch {
+        shader: &SHADER,
+        entry,
+        constants: vec![],
+        params: params(x, out.c, bias, 0),
+        bindings: bindings(bias),
+        workgroups: Grid::Dims(grid),
+    })
+}
+
+/// Depthwise 3x3 over `x` (2m channels) fused with the GELU gate: m output channels.
+pub fn dw_gelu_gate(x: Shape, bias: bool) -> Dispatch {
+    let m = x.c / 2;
+    Dispatch {
+        shader: &SHADER,
+        entry: "dw3x3_gelu_gate",
+        constants: vec![],
+        params: params(x, m, bias, m),
+        bindings: bindings(bias),
+        workgroups: Grid::Dims([u((x.w / 4).div_ceil(64)), u(x.h.div_ceil(RQ)), u(m)]),
+    }
+}
