@@ -3,9 +3,10 @@
 // w x w windows; per window and head (d = c / heads channels), A = softmax(q k^T / alpha[h])
 // over the w*w keys (padded pixels included), out = A v, cropped back to H x W.
 // One thread per (query pixel, head, chunk of CH output channels), online softmax, so no
-// scratch memory is needed for any window size.
-
-const CH: u32 = 16u;
+// scratch memory is needed for any window size. The launcher compiles one variant per head
+// width (it prepends `CH`, the output channels per thread, and `QMAX`, the widest head whose
+// queries stay in registers): the scores are computed once per chunk, so fewer, wider
+// chunks save work, as long as the registers hold them.
 
 struct Params {
     c: u32,
@@ -40,15 +41,15 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let vb = 2u * p.c + head * p.d;    // first v channel
     let e0 = chunk * CH;
     let inv_alpha = 1.0 / f32(alpha[head]);
-    // Heads of at most CH channels keep q in registers.
-    let small = p.d <= CH;
-    var q: array<f32, 16>;
-    for (var e = 0u; e < CH; e = e + 1u) {
-        q[e] = f32(qkv[(qb + min(e, p.d - 1u)) * hw + pix]);
+    // Heads of at most QMAX channels keep q (scaled by 1/alpha) in registers.
+    let small = p.d <= QMAX;
+    var q: array<f32, QMAX>;
+    for (var e = 0u; e < QMAX; e = e + 1u) {
+        q[e] = f32(qkv[(qb + min(e, p.d - 1u)) * hw + pix]) * inv_alpha;
     }
     var m = -3.4028235e38;
     var l = 0.0;
-    var acc: array<f32, 16>;
+    var acc: array<f32, CH>;
     for (var e = 0u; e < CH; e = e + 1u) {
         acc[e] = 0.0;
     }
@@ -59,7 +60,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             let kp = sy * p.w + sx;
             var s = 0.0;
             if (small) {
-                for (var e = 0u; e < CH; e = e + 1u) {
+                for (var e = 0u; e < QMAX; e = e + 1u) {
                     let kv = f32(qkv[(kb + min(e, p.d - 1u)) * hw + kp]);
                     s = s + select(0.0, q[e] * kv, e < p.d);
                 }
@@ -67,8 +68,8 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
                 for (var e = 0u; e < p.d; e = e + 1u) {
                     s = s + f32(qkv[(qb + e) * hw + pix]) * f32(qkv[(kb + e) * hw + kp]);
                 }
+                s = s * inv_alpha;
             }
-            s = s * inv_alpha;
             let mn = max(m, s);
             let corr = exp(m - mn);
             let pe = exp(s - mn);

@@ -5,7 +5,7 @@
 // every output row it feeds. The weights are the same for the whole workgroup.
 // `dw3x3`: depthwise, RQ = 4 rows per thread; `dw3x3_gelu_gate`: the same over 2m
 // channels, writing gelu(channel c) * channel c + m (the GDFN's gate, fused); `conv3x3`:
-// dense, RD = 2 rows x CB = 4 output channels per thread.
+// dense, QN = 4 quads of one row x CB = 4 output channels per thread.
 
 struct Params {
     cin: u32,
@@ -71,50 +71,57 @@ fn dw3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     }
 }
 
-const RD: u32 = 2u;
+const QN: u32 = 4u;
 const CB: u32 = 4u;
 
-// Dense 3x3: grid x over quads of a row, y over blocks of RD rows, z over blocks of CB
-// output channels.
+// Dense 3x3: each thread computes QN consecutive quads of one output row for CB output
+// channels. Per input channel and kernel row it reads QN + 2 quads once and forms the
+// three shifted vectors of every quad from them. Grid x over groups of QN*64 quads of a
+// row, y over rows, z over blocks of CB output channels.
 @compute @workgroup_size(64)
 fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let w4 = p.w / 4u;
-    let q = wid.x * 64u + li;
-    if (q >= w4) { return; }
-    let y0 = wid.y * RD;
+    let q0 = (wid.x * 64u + li) * QN;
+    if (q0 >= w4) { return; }
+    let y = wid.y;
     let co0 = wid.z * CB;
     var wrow: array<u32, CB>;
     for (var j = 0u; j < CB; j = j + 1u) { wrow[j] = min(co0 + j, p.cout - 1u) * p.cin * 9u; }
-    var acc: array<vec4<f32>, 8>;   // RD * CB
-    for (var i = 0u; i < RD * CB; i = i + 1u) { acc[i] = vec4<f32>(0.0); }
-    let ip4 = p.pitch / 4u;
+    var acc: array<vec4<f32>, 16>;   // CB * QN
+    for (var i = 0u; i < CB * QN; i = i + 1u) { acc[i] = vec4<f32>(0.0); }
+    let p4 = p.pitch / 4u;
     for (var ci = 0u; ci < p.cin; ci = ci + 1u) {
-        for (var i = 0u; i < RD + 2u; i = i + 1u) {
-            let t = row_taps(ci * ip4, i32(y0 + i) - 1, q, w4);
-            for (var ky = 0u; ky < 3u; ky = ky + 1u) {
-                let r = i32(i) - i32(ky);
-                if (r >= 0 && r < i32(RD)) {
-                    for (var j = 0u; j < CB; j = j + 1u) {
-                        let k = wrow[j] + ci * 9u + ky * 3u;
-                        let a = u32(r) * CB + j;
-                        acc[a] = fma(vec4<f32>(f32(weight[k])), t[0],
-                                 fma(vec4<f32>(f32(weight[k + 1u])), t[1],
-                                 fma(vec4<f32>(f32(weight[k + 2u])), t[2], acc[a])));
-                    }
+        for (var ky = 0u; ky < 3u; ky = ky + 1u) {
+            let iy = i32(y + ky) - 1;
+            if (iy < 0 || iy >= i32(p.h)) { continue; }
+            let row = ci * p4 + u32(iy) * w4;
+            // Quads q0 - 1 .. q0 + QN of the row, zero outside it.
+            var v: array<vec4<f32>, 6>;   // QN + 2
+            for (var i = 0u; i < QN + 2u; i = i + 1u) {
+                let qq = i32(q0 + i) - 1;
+                let inside = qq >= 0 && qq < i32(w4);
+                v[i] = select(vec4<f32>(0.0), vec4<f32>(src4[row + u32(clamp(qq, 0, i32(w4) - 1))]), inside);
+            }
+            for (var i = 0u; i < QN; i = i + 1u) {
+                let m = v[i + 1u];
+                let l = vec4<f32>(v[i].w, m.xyz);
+                let r = vec4<f32>(m.yzw, v[i + 2u].x);
+                for (var j = 0u; j < CB; j = j + 1u) {
+                    let k = wrow[j] + ci * 9u + ky * 3u;
+                    acc[j * QN + i] = fma(vec4<f32>(f32(weight[k])), l,
+                                      fma(vec4<f32>(f32(weight[k + 1u])), m,
+                                      fma(vec4<f32>(f32(weight[k + 2u])), r, acc[j * QN + i])));
                 }
             }
         }
     }
-    let op4 = p.pitch / 4u;
     for (var j = 0u; j < CB; j = j + 1u) {
         let co = co0 + j;
         if (co >= p.cout) { break; }
         var b = 0.0;
         if (p.has_bias != 0u) { b = f32(bias[co]); }
-        for (var r = 0u; r < RD; r = r + 1u) {
-            if (y0 + r < p.h) {
-                dst4[co * op4 + (y0 + r) * w4 + q] = S4(acc[r * CB + j] + b);
-            }
+        for (var i = 0u; i < QN; i = i + 1u) {
+            if (q0 + i < w4) { dst4[co * p4 + y * w4 + q0 + i] = S4(acc[j * QN + i] + b); }
         }
     }
 }

@@ -370,10 +370,14 @@ impl Runtime {
         let mut steps = Vec::with_capacity(dispatches.len());
         for (i, (ni, d)) in dispatches.iter().enumerate() {
             let node = &f.def.nodes[*ni];
-            let pipeline =
-                self.gpu
-                    .pipelines
-                    .get(dev, d.shader, precision, d.entry, &d.constants)?;
+            let pipeline = self.gpu.pipelines.get(
+                dev,
+                d.shader,
+                precision,
+                d.variant,
+                d.entry,
+                &d.constants,
+            )?;
             let layout = self.gpu.pipelines.bind_group_layout(dev, d.shader);
             assert_eq!(d.bindings.len() + 1, d.shader.bindings.len(), "{}", d.entry);
             let value = |name: &str| -> (&wgpu::Buffer, u64) {

@@ -68,8 +68,9 @@ fn window_attention_cpu(qkv: &Tensor, heads: usize, win: usize, alpha: &[f32]) -
 #[test]
 fn window_attention_wide_heads() {
     let rt = common::runtime();
-    // d = 20 (two chunks of 16, registers not used for q) and d = 48 (the paper's width).
-    for (c, heads, win, h, w) in [(40, 2, 4, 9, 11), (48, 1, 8, 10, 13)] {
+    // One case per kernel variant: d = 20 (one 32-channel chunk), d = 48 (the paper's width: two
+    // chunks of 24, q in registers) and d = 64 (chunks of 16, q read from memory).
+    for (c, heads, win, h, w) in [(40, 2, 4, 9, 11), (48, 1, 8, 10, 13), (64, 1, 4, 6, 9)] {
         let qkv = Tensor::new(Shape::new(3 * c, h, w), rand(3 * c * h * w, c as u64));
         let alpha: Vec<f32> = (0..heads).map(|i| 2.0 + i as f32).collect();
         let n = node(serde_json::json!({

@@ -7,7 +7,7 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::time::Instant;
 use wgpu_restore::image_io;
-use wgpu_restore::{list_adapters, memory_report, Shape, Tensor};
+use wgpu_restore::{list_adapters, memory_report, NodeTiming, Shape, Tensor};
 
 pub const BENCH_EXAMPLES: &str = "\
 Examples:
@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Per-op rows to show.
     #[arg(long, default_value_t = 12)]
     pub top: usize,
+    /// Also list the N slowest nodes (name, op, input shape, time).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub nodes: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -239,6 +242,20 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
                 "  {o:<20} {ms:>10.2} {:>6.1}% {n:>6}",
                 100.0 * ms / gpu_total.max(1e-9)
             );
+        }
+        if a.nodes > 0 {
+            let f = model.function("restore").map_err(fail)?;
+            let shapes = model.infer_shapes("restore", &shapes).map_err(fail)?;
+            let mut slowest: Vec<(&NodeTiming, String)> = timings
+                .iter()
+                .zip(&f.def.nodes)
+                .map(|(t, n)| (t, shapes[&n.inputs[0]].to_string()))
+                .collect();
+            slowest.sort_by(|a, b| b.0.ms.total_cmp(&a.0.ms));
+            println!("slowest nodes:");
+            for (t, input) in slowest.iter().take(a.nodes) {
+                println!("  {:>9.2} ms  {:<18} {:<14} {}", t.ms, t.op, input, t.node);
+            }
         }
     }
     Ok(0)

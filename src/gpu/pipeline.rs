@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct PipelineKey {
     pub shader: &'static str,
     pub precision: Precision,
+    pub variant: &'static str,
     pub entry: &'static str,
     /// Override constants as (name, f64 bits).
     pub constants: Vec<(&'static str, u64)>,
@@ -18,7 +19,7 @@ pub struct PipelineKey {
 
 #[derive(Default)]
 struct Inner {
-    modules: HashMap<(&'static str, Precision), wgpu::ShaderModule>,
+    modules: HashMap<(&'static str, Precision, &'static str), wgpu::ShaderModule>,
     layouts: HashMap<&'static str, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
 }
@@ -109,12 +110,14 @@ impl PipelineCache {
         device: &wgpu::Device,
         shader: &'static ShaderDef,
         precision: Precision,
+        variant: &'static str,
         entry: &'static str,
         constants: &[(&'static str, f64)],
     ) -> Result<Arc<wgpu::ComputePipeline>> {
         let key = PipelineKey {
             shader: shader.name,
             precision,
+            variant,
             entry,
             constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
         };
@@ -123,9 +126,9 @@ impl PipelineCache {
             return Ok(p.clone());
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module_key = (shader.name, precision);
+        let module_key = (shader.name, precision, variant);
         if let std::collections::hash_map::Entry::Vacant(slot) = inner.modules.entry(module_key) {
-            let source = format!("{}{}", precision.prelude(), shader.source);
+            let source = format!("{}{}\n{}", precision.prelude(), variant, shader.source);
             let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(shader.name),
                 source: wgpu::ShaderSource::Wgsl(source.into()),

@@ -30,6 +30,7 @@ pub fn encode(qkv: Shape, heads: usize) -> Vec<Dispatch> {
     let mk = |entry: &'static str, workgroups: Grid| Dispatch {
         shader: &SHADER,
         entry,
+        variant: "",
         constants: vec![],
         params: params.clone(),
         bindings: bindings.clone(),

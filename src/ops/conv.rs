@@ -50,6 +50,7 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
     vec![Dispatch {
         shader: &SHADER,
         entry: if blocked { "conv_blocked" } else { "conv_rows" },
+        variant: "",
         constants: vec![],
         params,
         bindings: vec![

@@ -6,10 +6,10 @@ use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!("conv3x3", [Uniform, Read, Read, Read, Write]);
 
-/// Output rows per thread of `dw3x3` (RQ) and of `conv3x3` (RD), output channels per
-/// thread of `conv3x3` (CB).
+/// Output rows per thread of `dw3x3` (RQ); quads (QN) and output channels (CB) per
+/// thread of `conv3x3`.
 const RQ: usize = 4;
-const RD: usize = 2;
+const QN: usize = 4;
 const CB: usize = 4;
 
 fn params(x: Shape, cout: usize, bias: bool, half: usize) -> Vec<u32> {
@@ -57,20 +57,24 @@ pub fn encode(
     if !applies(x, k, stride, padding) {
         return None;
     }
-    let quads = (x.w / 4).div_ceil(64);
+    let quads = x.w / 4;
     let (entry, grid) = if groups == 1 {
         (
             "conv3x3",
-            [u(quads), u(x.h.div_ceil(RD)), u(out.c.div_ceil(CB))],
+            [u(quads.div_ceil(QN * 64)), u(x.h), u(out.c.div_ceil(CB))],
         )
     } else if groups == x.c && out.c == x.c {
-        ("dw3x3", [u(quads), u(x.h.div_ceil(RQ)), u(x.c)])
+        (
+            "dw3x3",
+            [u(quads.div_ceil(64)), u(x.h.div_ceil(RQ)), u(x.c)],
+        )
     } else {
         return None;
     };
     Some(Dispatch {
         shader: &SHADER,
         entry,
+        variant: "",
         constants: vec![],
         params: params(x, out.c, bias, 0),
         bindings: bindings(bias),
@@ -84,6 +88,7 @@ pub fn dw_gelu_gate(x: Shape, bias: bool) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "dw3x3_gelu_gate",
+        variant: "",
         constants: vec![],
         params: params(x, m, bias, m),
         bindings: bindings(bias),

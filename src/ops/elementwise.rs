@@ -14,6 +14,7 @@ pub fn binary(entry: &'static str, out: Shape, wa: f32, wb: f32) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry,
+        variant: "",
         constants: vec![],
         params: vec![u(quads(out)), 0, wa.to_bits(), wb.to_bits()],
         bindings: vec![Res::Input(0), Res::Input(1), Res::Output],
@@ -26,6 +27,7 @@ pub fn unary(entry: &'static str, out: Shape) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry,
+        variant: "",
         constants: vec![],
         params: vec![u(quads(out)), 0, 0, 0],
         bindings: vec![Res::Input(0), Res::Dummy, Res::Output],

@@ -10,6 +10,7 @@ fn dispatch(entry: &'static str, threads: usize, x: Shape, out: Shape, arg: usiz
     Dispatch {
         shader: &SHADER,
         entry,
+        variant: "",
         constants: vec![],
         params: vec![
             u(threads),

@@ -30,6 +30,7 @@ pub fn with_residual(x: Shape, out: Shape, bias: bool, residual: bool) -> Dispat
     Dispatch {
         shader: &SHADER,
         entry: "matmul",
+        variant: "",
         constants: vec![
             ("HAS_BIAS", f64::from(u8::from(bias))),
             ("HAS_RES", f64::from(u8::from(residual))),

@@ -117,6 +117,9 @@ pub enum Res {
 pub struct Dispatch {
     pub shader: &'static ShaderDef,
     pub entry: &'static str,
+    /// WGSL prepended to the shader file to compile a variant of it (module-scope
+    /// constants that size arrays, which override constants cannot); "" for none.
+    pub variant: &'static str,
     /// Pipeline-overridable constants (specialization), e.g. `HAS_BIAS`.
     pub constants: Vec<(&'static str, f64)>,
     /// Uniform parameters (u32 words; f32 as bits).

@@ -16,6 +16,7 @@ pub fn layer_norm(x: Shape, eps: f32, bias_free: bool) -> Dispatch {
         } else {
             "layer_norm"
         },
+        variant: "",
         constants: vec![],
         params: vec![u(x.c), u(n4), u(x.c * n4), eps.to_bits()],
         bindings: vec![
@@ -37,6 +38,7 @@ pub fn channel_affine(x: Shape) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "channel_affine",
+        variant: "",
         constants: vec![],
         params: vec![u(x.c), u(n4), u(x.c * n4), 0],
         bindings: vec![

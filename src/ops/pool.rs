@@ -9,6 +9,7 @@ pub fn max_pool(x: Shape, out: Shape, k: usize, stride: usize, pad: usize) -> Di
     Dispatch {
         shader: &SHADER,
         entry: "max_pool",
+        variant: "",
         constants: vec![],
         params: vec![
             u(out.numel()),
@@ -33,6 +34,7 @@ pub fn global_avg_pool(x: Shape, out: Shape) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "global_avg_pool",
+        variant: "",
         constants: vec![],
         params: vec![
             u(x.c),

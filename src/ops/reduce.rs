@@ -9,6 +9,7 @@ pub fn softmax_channels(x: Shape) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "softmax_channels",
+        variant: "",
         constants: vec![],
         params: vec![u(x.c), u(x.plane()), u(pitch(x))],
         bindings: vec![Res::Input(0), Res::Output],

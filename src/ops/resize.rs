@@ -12,6 +12,7 @@ pub fn bilinear(x: Shape, out: Shape) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "bilinear",
+        variant: "",
         constants: vec![],
         params: vec![
             u(out.numel()),
