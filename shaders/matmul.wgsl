@@ -1,5 +1,7 @@
 // 1x1 convolution and linear layers as a product over the pixels:
-// out[m, n] = sum_k W[m, k] x[k, n] (+ bias[m]) (+ res[m, n]).
+// out[m, n] = sum_k W[m, k] x[k, n] (+ bias[m]) (+ res[m, n]), optionally on the layer-norm
+// of x over its channels (NORM 1) or Restormer's bias-free form (NORM 2), with the norm's
+// weight and bias already folded into W and the bias (src/fuse.rs).
 // Each thread reads vec4s of 4 consecutive pixels and computes PX such quads for MB output
 // channels (register blocking: MB * PX vec4 accumulators). The weights depend only on the
 // workgroup's channel block and the loop counter, the same for every thread, so the
@@ -9,6 +11,7 @@
 
 override HAS_BIAS: bool = false;
 override HAS_RES: bool = false;
+override NORM: u32 = 0u;
 
 const PX: u32 = 4u;
 const MB: u32 = 8u;
@@ -19,6 +22,7 @@ struct Params {
     n4: u32,      // pixel quads to compute
     xp4: u32,     // input plane pitch / 4
     op4: u32,     // output (and residual) plane pitch / 4
+    eps: f32,     // NORM: the layer norm's epsilon
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,11 +43,41 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     for (var q = 0u; q < PX; q = q + 1u) { cols[q] = min(t0 + q, p.n4 - 1u); }
     var rows: array<u32, MB>;
     for (var j = 0u; j < MB; j = j + 1u) { rows[j] = min(m0 + j, p.m - 1u) * p.k; }
+    // NORM: per-pixel mean and 1/sqrt(var + eps) over the K channels, summed about the
+    // first channel's value (see norm.wgsl); x is normalized as it is read below.
+    var mean: array<vec4<f32>, PX>;
+    var rstd: array<vec4<f32>, PX>;
+    if (NORM != 0u) {
+        var shift: array<vec4<f32>, PX>;
+        var s1: array<vec4<f32>, PX>;
+        var s2: array<vec4<f32>, PX>;
+        for (var q = 0u; q < PX; q = q + 1u) {
+            shift[q] = vec4<f32>(x[cols[q]]);
+            s1[q] = vec4<f32>(0.0);
+            s2[q] = vec4<f32>(0.0);
+        }
+        for (var k = 0u; k < p.k; k = k + 1u) {
+            for (var q = 0u; q < PX; q = q + 1u) {
+                let d = vec4<f32>(x[k * p.xp4 + cols[q]]) - shift[q];
+                s1[q] = s1[q] + d;
+                s2[q] = fma(d, d, s2[q]);
+            }
+        }
+        let inv_k = 1.0 / f32(p.k);
+        for (var q = 0u; q < PX; q = q + 1u) {
+            let md = s1[q] * inv_k;
+            mean[q] = select(vec4<f32>(0.0), shift[q] + md, NORM == 1u);
+            rstd[q] = inverseSqrt(max(s2[q] * inv_k - md * md, vec4<f32>(0.0)) + p.eps);
+        }
+    }
     var acc: array<vec4<f32>, 32>;   // MB * PX
     for (var i = 0u; i < MB * PX; i = i + 1u) { acc[i] = vec4<f32>(0.0); }
     for (var k = 0u; k < p.k; k = k + 1u) {
         var xv: array<vec4<f32>, PX>;
         for (var q = 0u; q < PX; q = q + 1u) { xv[q] = vec4<f32>(x[k * p.xp4 + cols[q]]); }
+        if (NORM != 0u) {
+            for (var q = 0u; q < PX; q = q + 1u) { xv[q] = (xv[q] - mean[q]) * rstd[q]; }
+        }
         for (var j = 0u; j < MB; j = j + 1u) {
             let w = vec4<f32>(f32(weight[rows[j] + k]));
             for (var q = 0u; q < PX; q = q + 1u) {

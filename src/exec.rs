@@ -38,16 +38,27 @@ pub struct MemoryReport {
     pub buffers: usize,
 }
 
-/// Plans the buffers of `function` at the given input sizes, values stored in `precision`
-/// (no GPU needed).
+/// Plans the buffers of `function` (after fusion, as the runtime runs it) at the given
+/// input sizes, values stored in `precision` (no GPU needed).
 pub fn plan_function(
     model: &Model,
     function: &str,
     inputs: &[Shape],
     precision: Precision,
 ) -> Result<Plan> {
-    let f = model.function(function)?;
-    let shapes = model.infer_shapes(function, inputs)?;
+    let fused = model.fused(function)?;
+    plan_of(model, &fused.function, inputs, precision)
+}
+
+/// The plan of one form (fused or not) of a model's function.
+fn plan_of(
+    model: &Model,
+    f: &crate::model::CheckedFunction,
+    inputs: &[Shape],
+    precision: Precision,
+) -> Result<Plan> {
+    // Shapes of every value of the unfused function: a superset of the fused one's.
+    let shapes = model.infer_shapes(&f.name, inputs)?;
     let scratch: Vec<Vec<u64>> = f
         .def
         .nodes
@@ -151,7 +162,8 @@ struct Prepared {
 
 struct ModelState {
     weights: HashMap<String, wgpu::Buffer>,
-    prepared: HashMap<(String, Vec<Shape>), Arc<Prepared>>,
+    /// Keyed by function, input shapes and whether fusion is on.
+    prepared: HashMap<(String, Vec<Shape>, bool), Arc<Prepared>>,
 }
 
 /// The inference runtime: a device plus per-model GPU state.
@@ -163,6 +175,8 @@ pub struct Runtime {
     models: Mutex<HashMap<u64, Arc<Mutex<ModelState>>>>,
     /// Dispatches per queue submission (0: one submission per forward).
     submit_chunk: std::sync::atomic::AtomicUsize,
+    /// Run the fused graphs (src/fuse.rs); off only to compare with the unfused ones.
+    fusion: std::sync::atomic::AtomicBool,
 }
 
 impl Runtime {
@@ -196,6 +210,7 @@ impl Runtime {
             dummy,
             models: Mutex::new(HashMap::new()),
             submit_chunk: std::sync::atomic::AtomicUsize::new(0),
+            fusion: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -210,6 +225,11 @@ impl Runtime {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// Runs each function as written instead of fused (to compare the two; on by default).
+    pub fn set_fusion(&self, on: bool) {
+        self.fusion.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// How values and weights are stored (chosen with [`GpuOptions::precision`]).
@@ -241,7 +261,16 @@ impl Runtime {
         }
         let limit = self.gpu.max_binding_bytes();
         let mut weights = HashMap::new();
-        for (name, t) in &model.tensors {
+        // The file's tensors and the folded ones the fused functions add.
+        let mut fused = Vec::new();
+        for name in model.functions.keys() {
+            fused.push(model.fused(name)?);
+        }
+        let all = model
+            .tensors
+            .iter()
+            .chain(fused.iter().flat_map(|f| f.tensors.iter()));
+        for (name, t) in all {
             let bytes = t.data.len() as u64 * self.precision.bytes();
             if bytes > limit {
                 return Err(Error::BufferTooLarge {
@@ -274,11 +303,12 @@ impl Runtime {
     fn prepared(&self, model: &Model, function: &str, inputs: &[Shape]) -> Result<Arc<Prepared>> {
         let state = self.model_state(model)?;
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (function.to_string(), inputs.to_vec());
+        let fusion = self.fusion.load(std::sync::atomic::Ordering::Relaxed);
+        let key = (function.to_string(), inputs.to_vec(), fusion);
         if let Some(p) = state.prepared.get(&key) {
             return Ok(p.clone());
         }
-        let p = Arc::new(self.prepare(model, function, inputs, &state.weights)?);
+        let p = Arc::new(self.prepare(model, function, inputs, fusion, &state.weights)?);
         state.prepared.insert(key, p.clone());
         Ok(p)
     }
@@ -288,16 +318,26 @@ impl Runtime {
         model: &Model,
         function: &str,
         input_shapes: &[Shape],
+        fusion: bool,
         weights: &HashMap<String, wgpu::Buffer>,
     ) -> Result<Prepared> {
         let dev = &self.gpu.device;
-        let f = model.function(function)?;
+        let fused = model.fused(function)?;
+        let f = if fusion {
+            &fused.function
+        } else {
+            model.function(function)?
+        };
         let shapes = model.infer_shapes(function, input_shapes)?;
         let precision = self.precision;
-        let plan = plan_function(model, function, input_shapes, precision)?;
+        let plan = plan_of(model, f, input_shapes, precision)?;
         let limit = self.gpu.max_binding_bytes();
         let bytes = |s: &Shape| device_bytes(*s, precision);
-        let mut sized: Vec<(&String, &Shape)> = shapes.iter().collect();
+        // Values of this form of the function (a fused-away value needs no buffer).
+        let mut sized: Vec<(&String, &Shape)> = shapes
+            .iter()
+            .filter(|(n, _)| plan.value_slot.contains_key(*n))
+            .collect();
         sized.sort_by_key(|(n, s)| (std::cmp::Reverse(bytes(s)), n.to_string()));
         if let Some((name, s)) = sized.first() {
             if bytes(s) > limit {
@@ -338,7 +378,13 @@ impl Runtime {
         let mut dispatches = Vec::new();
         for (ni, (node, op)) in f.def.nodes.iter().zip(&f.ops).enumerate() {
             let ins: Vec<Shape> = node.inputs.iter().map(|v| shapes[v]).collect();
-            let lookup = |slot: &str| -> &HostTensor { &model.tensors[&node.weights[slot]] };
+            let lookup = |slot: &str| -> &HostTensor {
+                let name = &node.weights[slot];
+                model
+                    .tensors
+                    .get(name)
+                    .unwrap_or_else(|| &fused.tensors[name])
+            };
             let ctx = NodeCtx {
                 node,
                 op,

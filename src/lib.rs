@@ -14,6 +14,7 @@
 pub mod ensemble;
 pub mod error;
 pub mod exec;
+pub mod fuse;
 pub mod gpu;
 pub mod guard;
 pub mod image_io;

@@ -12,9 +12,11 @@ fn tiny() -> Model {
 }
 
 /// Checks that no two values with overlapping lifetimes share a slot, and that no node's
-/// output shares a slot with one of its inputs or scratch buffers.
+/// output shares a slot with one of its inputs or scratch buffers (in the fused function,
+/// which is what the runtime plans and runs).
 fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape]) {
-    let f = &model.function(function).unwrap().def;
+    let fused = model.fused(function).unwrap();
+    let f = &fused.function.def;
     let plan = plan_function(model, function, inputs, Precision::F32).unwrap();
     let shapes = model.infer_shapes(function, inputs).unwrap();
     let n = f.nodes.len();

@@ -108,7 +108,7 @@ fn channel_attention_cpu(qkv: &Tensor, heads: usize, temperature: &[f32]) -> Ten
             .max(1e-12)
     };
     let mut out = vec![0f32; c * n];
-    for h in 0..heads {
+    for (h, &temp) in temperature.iter().enumerate().take(heads) {
         for i in 0..d {
             let q = h * d + i;
             let logits: Vec<f64> = (0..d)
@@ -119,7 +119,7 @@ fn channel_attention_cpu(qkv: &Tensor, heads: usize, temperature: &[f32]) -> Ten
                         .zip(row(k))
                         .map(|(&a, &b)| a as f64 * b as f64)
                         .sum();
-                    dot / (norm(q) * norm(k)) * temperature[h] as f64
+                    dot / (norm(q) * norm(k)) * temp as f64
                 })
                 .collect();
             let m = logits.iter().cloned().fold(f64::MIN, f64::max);

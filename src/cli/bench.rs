@@ -244,7 +244,8 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
             );
         }
         if a.nodes > 0 {
-            let f = model.function("restore").map_err(fail)?;
+            let fused = model.fused("restore").map_err(fail)?;
+            let f = &fused.function;
             let shapes = model.infer_shapes("restore", &shapes).map_err(fail)?;
             let mut slowest: Vec<(&NodeTiming, String)> = timings
                 .iter()

@@ -1,5 +1,5 @@
 //! Launcher for shaders/conv3x3.wgsl: 3x3 stride-1 padding-1 convolutions (dense and
-//! depthwise, and depthwise fused with the GELU gate) over rows of whole quads.
+//! depthwise, and depthwise fused with the GELU gate), any width.
 
 use super::{pitch, shader, u, Dispatch, Grid, Res, ShaderDef};
 use crate::tensor::Shape;
@@ -37,10 +37,10 @@ fn bindings(bias: bool) -> Vec<Res> {
     ]
 }
 
-/// Whether a convolution can take this file's kernels: 3x3, stride 1, padding 1, rows of
-/// whole quads, dense or depthwise.
-pub fn applies(x: Shape, k: usize, stride: usize, padding: usize) -> bool {
-    k == 3 && stride == 1 && padding == 1 && x.w.is_multiple_of(4)
+/// Whether a convolution can take this file's kernels: 3x3, stride 1, padding 1 (dense or
+/// depthwise, checked by [`encode`]).
+pub fn applies(k: usize, stride: usize, padding: usize) -> bool {
+    k == 3 && stride == 1 && padding == 1
 }
 
 /// The dispatch for a dense or depthwise 3x3 convolution, or `None` when it needs the
@@ -54,10 +54,10 @@ pub fn encode(
     groups: usize,
     bias: bool,
 ) -> Option<Dispatch> {
-    if !applies(x, k, stride, padding) {
+    if !applies(k, stride, padding) {
         return None;
     }
-    let quads = x.w / 4;
+    let quads = x.w.div_ceil(4);
     let (entry, grid) = if groups == 1 {
         (
             "conv3x3",
@@ -92,6 +92,6 @@ pub fn dw_gelu_gate(x: Shape, bias: bool) -> Dispatch {
         constants: vec![],
         params: params(x, m, bias, m),
         bindings: bindings(bias),
-        workgroups: Grid::Dims([u((x.w / 4).div_ceil(64)), u(x.h.div_ceil(RQ)), u(m)]),
+        workgroups: Grid::Dims([u(x.w.div_ceil(4).div_ceil(64)), u(x.h.div_ceil(RQ)), u(m)]),
     }
 }

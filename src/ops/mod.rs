@@ -19,7 +19,7 @@ pub mod pool;
 pub mod reduce;
 pub mod resize;
 
-use crate::model::{HostTensor, Node, Op};
+use crate::model::{FusedNorm, HostTensor, Node, Op};
 use crate::tensor::Shape;
 
 /// How a shader binding is declared.
@@ -219,6 +219,19 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
         } => vec![pool::max_pool(x, out, kernel, stride, padding)],
         Op::GlobalAvgPool => vec![pool::global_avg_pool(x, out)],
         Op::Softmax => vec![reduce::softmax_channels(x)],
+        Op::FusedMatmul {
+            norm,
+            bias,
+            residual,
+        } => {
+            let norm = match norm {
+                FusedNorm::None => matmul::InputNorm::None,
+                FusedNorm::LayerNorm { eps } => matmul::InputNorm::LayerNorm { eps },
+                FusedNorm::BiasFree { eps } => matmul::InputNorm::BiasFree { eps },
+            };
+            vec![matmul::fused(x, out, bias, residual, norm)]
+        }
+        Op::FusedDwGate { bias } => vec![conv3x3::dw_gelu_gate(x, bias)],
     }
 }
 
