@@ -54,13 +54,22 @@ fn store_quad(base: u32, y: u32, x0: u32, v: vec4<f32>) {
 
 const RQ: u32 = 4u;
 
-// Depthwise: grid x over quads of a row, y over blocks of RQ rows, z over channels.
+// Quads per row.
+fn row_quads() -> u32 {
+    return (p.w + 3u) / 4u;
+}
+
+// Depthwise: threads numbered over (block of RQ rows, quad), so a narrow image still fills
+// the workgroup; grid x (and y past the device limit) over those, z over channels.
 @compute @workgroup_size(64)
-fn dw3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let q = wid.x * 64u + li;
-    if (q * 4u >= p.w) { return; }
+fn dw3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+    let t = (wid.y * nwg.x + wid.x) * 64u + li;
+    let rq = row_quads();
+    let y0 = (t / rq) * RQ;
+    if (y0 >= p.h) { return; }
+    let q = t % rq;
     let x0 = i32(q * 4u);
-    let y0 = wid.y * RQ;
     let c = wid.z;
     let base = c * p.pitch;
     var w: array<f32, 9>;
@@ -89,11 +98,14 @@ fn dw3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
 // Depthwise over 2m channels fused with the gate: out[c] = gelu(dw[c]) * dw[c + m].
 // Grid as dw3x3, z over the m output channels.
 @compute @workgroup_size(64)
-fn dw3x3_gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let q = wid.x * 64u + li;
-    if (q * 4u >= p.w) { return; }
+fn dw3x3_gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) li: u32) {
+    let t = (wid.y * nwg.x + wid.x) * 64u + li;
+    let rq = row_quads();
+    let y0 = (t / rq) * RQ;
+    if (y0 >= p.h) { return; }
+    let q = t % rq;
     let x0 = i32(q * 4u);
-    let y0 = wid.y * RQ;
     let c = wid.z;
     let c2 = c + p.half;
     var wa: array<f32, 9>;
@@ -132,14 +144,18 @@ const QN: u32 = 4u;
 const CB: u32 = 4u;
 
 // Dense: each thread computes QN consecutive quads of one output row for CB output
-// channels; per input channel and kernel row it reads the 4*QN + 2 pixels once. Grid x over
-// groups of QN*64 quads of a row, y over rows, z over blocks of CB output channels.
+// channels; per input channel and kernel row it reads the 4*QN + 2 pixels once. Threads are
+// numbered over (row, group of QN quads); grid x (and y past the device limit) over those,
+// z over blocks of CB output channels.
 @compute @workgroup_size(64)
-fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let q0 = (wid.x * 64u + li) * QN;
-    if (q0 * 4u >= p.w) { return; }
+fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let t = (wid.y * nwg.x + wid.x) * 64u + li;
+    let groups = (row_quads() + QN - 1u) / QN;
+    let y = t / groups;
+    if (y >= p.h) { return; }
+    let q0 = (t % groups) * QN;
     let x0 = i32(q0 * 4u);
-    let y = wid.y;
     let co0 = wid.z * CB;
     var wrow: array<u32, CB>;
     for (var j = 0u; j < CB; j = j + 1u) { wrow[j] = min(co0 + j, p.cout - 1u) * p.cin * 9u; }

@@ -37,6 +37,19 @@ fn bindings(bias: bool) -> Vec<Res> {
     ]
 }
 
+/// Workgroups of 64 threads for `threads` threads per channel block, over x (continued on
+/// y past the per-dimension limit), and `blocks` channel blocks on z.
+fn grid(threads: usize, blocks: usize) -> [u32; 3] {
+    let groups = threads.div_ceil(64);
+    let max = super::max_groups_per_dim();
+    let (x, y) = if groups <= max {
+        (groups, 1)
+    } else {
+        (max, groups.div_ceil(max))
+    };
+    [u(x), u(y), u(blocks)]
+}
+
 /// Whether a convolution can take this file's kernels: 3x3, stride 1, padding 1 (dense or
 /// depthwise, checked by [`encode`]).
 pub fn applies(k: usize, stride: usize, padding: usize) -> bool {
@@ -92,6 +105,6 @@ pub fn dw_gelu_gate(x: Shape, bias: bool) -> Dispatch {
         constants: vec![],
         params: params(x, m, bias, m),
         bindings: bindings(bias),
-        workgroups: Grid::Dims([u(x.w.div_ceil(4).div_ceil(64)), u(x.h.div_ceil(RQ)), u(m)]),
+        workgroups: Grid::Dims(grid(x.h.div_ceil(RQ) * x.w.div_ceil(4), m)),
     }
 }
