@@ -7,22 +7,30 @@
 // width (it prepends `CH`, the output channels per thread, and `QMAX`, the widest head whose
 // queries stay in registers): the scores are computed once per chunk, so fewer, wider
 // chunks save work, as long as the registers hold them.
+// q, k and v are bound separately (the same buffer, usually; three segments of one when
+// the value is too large for one binding): the offsets say where the dispatch's first head
+// starts in each.
 
 struct Params {
-    c: u32,
+    head0: u32,     // first head of this dispatch (alpha index)
     h: u32,
     w: u32,
-    heads: u32,
+    q_off: u32,     // channel of q's binding where the first head's q starts
     d: u32,
     win: u32,
     chunks: u32,    // ceil(d / CH)
     pitch: u32,     // plane pitch of qkv and the output
+    k_off: u32,
+    v_off: u32,
+    o_off: u32,     // channel of dst's binding where the first head's output starts
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<S>;
-@group(0) @binding(2) var<storage, read> alpha: array<S>;
-@group(0) @binding(3) var<storage, read_write> dst: array<S>;
+@group(0) @binding(1) var<storage, read> qs: array<S>;
+@group(0) @binding(2) var<storage, read> ks: array<S>;
+@group(0) @binding(3) var<storage, read> vs: array<S>;
+@group(0) @binding(4) var<storage, read> alpha: array<S>;
+@group(0) @binding(5) var<storage, read_write> dst: array<S>;
 
 // Grid: x over 64-pixel strips of a row, y over rows, z over (head, chunk).
 @compute @workgroup_size(64)
@@ -36,16 +44,16 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let pix = y * p.w + x;
     let wy0 = (y / p.win) * p.win;
     let wx0 = (x / p.win) * p.win;
-    let qb = head * p.d;               // first q channel of the head
-    let kb = p.c + head * p.d;         // first k channel
-    let vb = 2u * p.c + head * p.d;    // first v channel
+    let qb = p.q_off + head * p.d;     // first q channel of the head in qs
+    let kb = p.k_off + head * p.d;     // first k channel in ks
+    let vb = p.v_off + head * p.d;     // first v channel in vs
     let e0 = chunk * CH;
-    let inv_alpha = 1.0 / f32(alpha[head]);
+    let inv_alpha = 1.0 / f32(alpha[p.head0 + head]);
     // Heads of at most QMAX channels keep q (scaled by 1/alpha) in registers.
     let small = p.d <= QMAX;
     var q: array<f32, QMAX>;
     for (var e = 0u; e < QMAX; e = e + 1u) {
-        q[e] = f32(qkv[(qb + min(e, p.d - 1u)) * hw + pix]) * inv_alpha;
+        q[e] = f32(qs[(qb + min(e, p.d - 1u)) * hw + pix]) * inv_alpha;
     }
     var m = -3.4028235e38;
     var l = 0.0;
@@ -61,12 +69,12 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             var s = 0.0;
             if (small) {
                 for (var e = 0u; e < QMAX; e = e + 1u) {
-                    let kv = f32(qkv[(kb + min(e, p.d - 1u)) * hw + kp]);
+                    let kv = f32(ks[(kb + min(e, p.d - 1u)) * hw + kp]);
                     s = s + select(0.0, q[e] * kv, e < p.d);
                 }
             } else {
                 for (var e = 0u; e < p.d; e = e + 1u) {
-                    s = s + f32(qkv[(qb + e) * hw + pix]) * f32(qkv[(kb + e) * hw + kp]);
+                    s = s + f32(qs[(qb + e) * hw + pix]) * f32(ks[(kb + e) * hw + kp]);
                 }
                 s = s * inv_alpha;
             }
@@ -76,7 +84,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             l = l * corr + pe;
             for (var e = 0u; e < CH; e = e + 1u) {
                 let ch = min(e0 + e, p.d - 1u);
-                acc[e] = acc[e] * corr + pe * f32(qkv[(vb + ch) * hw + kp]);
+                acc[e] = acc[e] * corr + pe * f32(vs[(vb + ch) * hw + kp]);
             }
             m = mn;
         }
@@ -85,7 +93,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     for (var e = 0u; e < CH; e = e + 1u) {
         let ch = e0 + e;
         if (ch < p.d) {
-            dst[(head * p.d + ch) * hw + pix] = S(acc[e] * inv_l);
+            dst[(p.o_off + head * p.d + ch) * hw + pix] = S(acc[e] * inv_l);
         }
     }
 }

@@ -202,7 +202,7 @@ impl TileOptions {
             tile: None,
             overlap: 32,
             memory_budget: 2 << 30,
-            max_binding: rt.gpu().max_binding_bytes(),
+            max_binding: rt.binding_limit(),
             max_side: rt.gpu().limits.max_compute_workgroups_per_dimension as usize,
             min_tile: 64,
             precision: rt.precision(),
@@ -218,7 +218,13 @@ pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<boo
     if shapes.values().any(|s| s.h.max(s.w) > opts.max_side) {
         return Ok(false);
     }
-    let plan = plan_function(model, "restore", &inputs, opts.precision)?;
+    // Values over one binding are split into segments; one that cannot be (a single
+    // channel over the limit) does not fit.
+    let plan = match plan_function(model, "restore", &inputs, opts.precision, opts.max_binding) {
+        Ok(p) => p,
+        Err(Error::BufferTooLarge { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
     let largest = plan.slots.iter().copied().max().unwrap_or(0);
     Ok(largest <= opts.max_binding && plan.peak_bytes <= opts.memory_budget)
 }
