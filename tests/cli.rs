@@ -818,3 +818,55 @@ fn error_cases_are_one_line_and_fail() {
         "nothing written by failed runs"
     );
 }
+
+/// The tiny model with `restorer.embed.weight` multiplied by `factor` (finite weights, so
+/// the file loads), written to `path`.
+fn scaled_tiny(path: &Path, factor: f32) {
+    use wgpu_restore::model::{read_safetensors, write_safetensors};
+    let mut f = read_safetensors(&std::fs::read(tiny()).unwrap()).unwrap();
+    let t = f.tensors.get_mut("restorer.embed.weight").unwrap();
+    t.data.iter_mut().for_each(|v| *v *= factor);
+    std::fs::write(path, write_safetensors(&f).unwrap()).unwrap();
+}
+
+/// A model that overflows f32 on an image (finite weights of 1e37) restores it to NaN; that
+/// is an error for the file naming the cause, and nothing is written. It used to be written
+/// as a black image with exit 0.
+#[test]
+fn a_non_finite_restoration_is_an_error_not_a_black_image() {
+    let t = tempfile::tempdir().unwrap();
+    let model = t.path().join("overflow.safetensors");
+    scaled_tiny(&model, 1e38);
+    let x = t.path().join("x.png");
+    write_png(&x, 32, 24, 1);
+    let out = t.path().join("out.png");
+    let o = run(&["restore", s(&x), "-o", s(&out), "--model", s(&model)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "error: {}: the restored image: 2304 of 2304 values are NaN or infinite",
+            x.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("the model overflows f32"), "{err}");
+    assert!(!out.exists(), "no black image written");
+    // eval refuses to score it too, instead of a PSNR against black.
+    let (inp, tgt) = (t.path().join("in"), t.path().join("tgt"));
+    std::fs::create_dir_all(&inp).unwrap();
+    std::fs::create_dir_all(&tgt).unwrap();
+    write_png(&inp.join("a.png"), 32, 24, 1);
+    write_png(&tgt.join("a.png"), 32, 24, 2);
+    let o = run(&[
+        "eval",
+        "--input",
+        s(&inp),
+        "--target",
+        s(&tgt),
+        "--model",
+        s(&model),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("NaN or infinite"), "{}", stderr(&o));
+}

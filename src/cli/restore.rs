@@ -221,7 +221,10 @@ fn probs_for(
 ) -> Result<Vec<f32>, String> {
     match fixed {
         Some(p) => Ok(p.clone()),
-        None => rt.classify(model, img).map_err(|e| problem(&e)),
+        None => rt
+            .classify(model, img)
+            .and_then(|p| ensemble::check_finite("the degradation probabilities", &p).map(|()| p))
+            .map_err(|e| problem(&e)),
     }
 }
 
@@ -500,7 +503,7 @@ pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
         let r = guard::catch(|| {
             image_io::read_image(&f.path)
                 .map_err(|e| e.to_string())
-                .and_then(|img| rt.classify(&model, &img.rgb).map_err(|e| problem(&e)))
+                .and_then(|img| probs_for(&rt, &model, &img.rgb, &None))
         });
         match r {
             Ok(p) => {
