@@ -34,6 +34,10 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The image cannot be stored in the requested format.
     Incompatible,
+    /// The header declares more pixels than the caller's limit (`--max-megapixels`).
+    OverPixelLimit,
+    /// Decoding and restoring the image would need more memory than is available.
+    OverMemory,
 }
 
 impl std::fmt::Display for ImageIoError {
@@ -57,8 +61,9 @@ pub type IoResult<T> = std::result::Result<T, ImageIoError>;
 /// format frame, a 16000 x 12500 panorama). A pixel costs some 40-50 bytes on its way
 /// through decode, f32 planes, restoration and encode, and two images decode at once in a
 /// folder run, so a 30000 x 30000 file (a few MB if flat) would otherwise take tens of GB
-/// and end the process without a word. Checked from the header, before decoding;
-/// `read_image_limited` takes another limit (the CLI's `--max-megapixels`).
+/// and end the process without a word. Checked from the header, before decoding, with the
+/// memory available (`decode_image_within`); `read_image_limited` takes another limit (the
+/// CLI's `--max-megapixels`).
 pub const MAX_PIXELS: u64 = 200_000_000;
 
 /// The output formats.
@@ -250,11 +255,71 @@ pub fn decode_image(bytes: &[u8], hint: Option<Format>) -> IoResult<Image> {
     decode_image_limited(bytes, hint, MAX_PIXELS)
 }
 
-/// `decode_image` with another pixel limit.
+/// Host memory one pixel takes on its way through, besides the decoder's buffer and one
+/// copy of it (orientation, conversion to RGB): the f32 planes of the input (12 bytes),
+/// the tile stitcher's sums and weights (16), the restored planes (12), the alpha channel
+/// and the encoder's samples (8), counted from the buffers that path allocates.
+pub const BYTES_PER_PIXEL: u64 = 48;
+
+/// The memory this process may still allocate: the kernel's estimate of available memory
+/// (`MemAvailable`), lowered to what the control groups the process is in still allow. `None`
+/// where neither is known (not Linux), and only the pixel limit bounds a decode there.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    let mut avail = kib.saturating_mul(1024);
+    // cgroup v2: "0::/path"; a limit may be set on any folder up to the root.
+    if let Some(path) = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .map(str::to_string)
+        })
+    {
+        let mut dir = PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+        loop {
+            let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+            if let (Some(max), Some(cur)) = (read("memory.max"), read("memory.current")) {
+                if let (Ok(max), Ok(cur)) = (max.trim().parse::<u64>(), cur.trim().parse::<u64>()) {
+                    avail = avail.min(max.saturating_sub(cur));
+                }
+            }
+            if dir == Path::new("/sys/fs/cgroup") || !dir.pop() {
+                break;
+            }
+        }
+    }
+    Some(avail)
+}
+
+/// `decode_image` with another pixel limit, within the memory available now
+/// ([`available_memory`]).
 pub fn decode_image_limited(
     bytes: &[u8],
     hint: Option<Format>,
     max_pixels: u64,
+) -> IoResult<Image> {
+    decode_image_within(bytes, hint, max_pixels, available_memory())
+}
+
+/// Decodes an image of at most `max_pixels` pixels whose decoding and restoration fit in
+/// `memory` bytes (`None`: only the pixel limit). Both are checked from the header before
+/// any pixel buffer is allocated, so a file of a few bytes that declares a 60000 x 60000
+/// image is a per-file error rather than an allocation failure that ends the process; the
+/// decoder's own allocations are bounded too (`image::Limits::max_alloc`).
+pub fn decode_image_within(
+    bytes: &[u8],
+    hint: Option<Format>,
+    max_pixels: u64,
+    memory: Option<u64>,
 ) -> IoResult<Image> {
     if bytes.is_empty() {
         return Err(err(ErrorKind::Corrupt, "empty file"));
@@ -292,13 +357,23 @@ pub fn decode_image_limited(
                 ),
             }),
         };
+    // What a decoder may allocate before the size is known: the largest pixel buffer the
+    // pixel limit allows (16 bytes a pixel: RGBA of f32, from a float TIFF) and room for
+    // metadata, within the memory there is. The PNG decoder takes it at construction.
+    let cap = max_pixels
+        .saturating_mul(16)
+        .saturating_add(256 << 20)
+        .min(memory.unwrap_or(u64::MAX));
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(8 << 30);
+    limits.max_alloc = Some(cap);
     reader.limits(limits);
     let corrupt = |e: image::ImageError| -> ImageIoError {
         match e {
             image::ImageError::Unsupported(u) => err(ErrorKind::Unsupported, u.to_string()),
-            image::ImageError::Limits(l) => err(ErrorKind::Unsupported, l.to_string()),
+            image::ImageError::Limits(l) => err(
+                ErrorKind::OverMemory,
+                format!("the decoder would need more memory than allowed ({l})"),
+            ),
             other => err(
                 ErrorKind::Corrupt,
                 format!(
@@ -313,11 +388,28 @@ pub fn decode_image_limited(
     let pixels = w as u64 * h as u64;
     if pixels > max_pixels {
         return Err(err(
-            ErrorKind::Unsupported,
+            ErrorKind::OverPixelLimit,
             format!(
-                "{w}x{h} pixels ({:.1} megapixels) is over the limit of {} megapixels (--max-megapixels)",
+                "{w}x{h} pixels ({:.1} megapixels) is over the limit of {} megapixels",
                 pixels as f64 / 1e6,
                 max_pixels as f64 / 1e6
+            ),
+        ));
+    }
+    // `ImageReader::into_decoder` leaves the pixel buffer out of the limits (`decode` would
+    // reserve it), so it is checked here, with the rest of the way through.
+    let buffer = decoder.total_bytes();
+    let need = buffer
+        .saturating_mul(2)
+        .saturating_add(pixels.saturating_mul(BYTES_PER_PIXEL));
+    if buffer > cap || memory.is_some_and(|m| need > m) {
+        let gb = |b: u64| b as f64 / 1e9;
+        return Err(err(
+            ErrorKind::OverMemory,
+            format!(
+                "{w}x{h} pixels would need about {:.1} GB of memory to decode and restore, more than the {:.1} GB available",
+                gb(need),
+                gb(memory.unwrap_or(cap))
             ),
         ));
     }

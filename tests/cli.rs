@@ -870,3 +870,59 @@ fn a_non_finite_restoration_is_an_error_not_a_black_image() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("NaN or infinite"), "{}", stderr(&o));
 }
+
+/// A PNG signature, an IHDR for `w` x `h` RGBA16, a 2-byte IDAT and IEND, valid CRCs.
+fn png_header_rgba16(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([16, 6, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &[0x78, 0x9c]);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// With `--max-megapixels` raised, a header that declares a 60000 x 60000 RGBA16 image (80
+/// bytes) is refused from its header for want of memory, and the rest of the folder is
+/// restored. The decoder used to allocate 28.8 GB for it and the process aborted (exit
+/// 134), losing the batch.
+#[test]
+fn a_header_beyond_the_memory_is_a_per_file_error() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("huge.png"), png_header_rgba16(60000, 60000)).unwrap();
+    write_png(&input.join("ok.png"), 32, 24, 1);
+    let out = t.path().join("out");
+    let o = run(&[
+        "restore",
+        s(&input),
+        "-o",
+        s(&out),
+        "--model",
+        s(&tiny()),
+        "--max-megapixels",
+        "4000",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "error: {}: 60000x60000 pixels would need about",
+            input.join("huge.png").display()
+        )) && err.contains("GB of memory to decode and restore"),
+        "{err}"
+    );
+    assert!(err.contains("restored 1 of 2"), "{err}");
+    assert_eq!(files_in(&out), vec!["ok.png"]);
+}

@@ -1,7 +1,7 @@
 //! `eval`: restore degraded images and score them against clean targets.
 
 use super::{
-    load_model_and_probs, open_runtime, parse_synth, problem, restore::restore_one,
+    load_model_and_probs, open_runtime, parse_synth, problem, read_error, restore::restore_one,
     restore::SizeCache, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
 };
 use clap::Args;
@@ -185,12 +185,12 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
             .unwrap_or_else(|| target.path.display().to_string());
         let r = guard::catch(|| -> Result<Row, String> {
             let t = image_io::read_image_limited(&target.path, a.tiles.max_pixels())
-                .map_err(|e| format!("target {}: {e}", target.path.display()))?;
+                .map_err(|e| format!("target {}: {}", target.path.display(), read_error(e)))?;
             let clean = t.to_rgb8();
             let degraded = match input {
                 Some(f) => {
                     let i = image_io::read_image_limited(&f.path, a.tiles.max_pixels())
-                        .map_err(|e| e.to_string())?;
+                        .map_err(read_error)?;
                     if (i.width(), i.height()) != (t.width(), t.height()) {
                         return Err(format!(
                             "size {}x{} does not match the target {} ({}x{})",

@@ -102,7 +102,8 @@ pub struct TileArgs {
     #[arg(long, value_name = "MIB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub max_memory: u64,
     /// Largest image read, in megapixels; larger files are refused from their header
-    /// (each megapixel needs some 45 MB of memory on its way through).
+    /// (each megapixel needs some 50 MB of memory on its way through; an image that would
+    /// not fit the memory available is refused from its header whatever this limit).
     #[arg(long, value_name = "MP", default_value_t = (image_io::MAX_PIXELS / 1_000_000) as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_megapixels: u32,
 }
@@ -139,6 +140,16 @@ pub fn problem(e: &Error) -> String {
     match e {
         Error::Io { source, .. } => source.to_string(),
         other => other.to_string(),
+    }
+}
+
+/// An image decoding error for a command that has `--max-megapixels`: the pixel limit names
+/// the option that moves it.
+pub fn read_error(e: image_io::ImageIoError) -> String {
+    if e.kind == image_io::ErrorKind::OverPixelLimit {
+        format!("{e} (--max-megapixels)")
+    } else {
+        e.to_string()
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::{
     describe_model, expand_inputs, format_probs, load_model, load_model_and_probs, open_runtime,
-    problem, summary, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
+    problem, read_error, summary, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
 };
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -341,7 +341,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                 }
                 let r = guard::catch(|| {
                     image_io::read_image_limited(&jobs[i].input.path, max_pixels)
-                        .map_err(|e| e.to_string())
+                        .map_err(read_error)
                 });
                 if tx.send((i, r)).is_err() {
                     break;
