@@ -664,58 +664,191 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     matches!((file_id(a), file_id(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to
-/// disk, then renamed (or hard-linked when existing files must not be replaced) into place.
-/// Readers see either no file / the old file, or the complete new one.
-pub fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> IoResult<()> {
+/// The shortest name length every file system allows (FAT's 8.3 aside): a temporary name
+/// may be this long even when the final name is shorter.
+const SHORT_NAME: usize = 64;
+
+/// The temporary file's name for the final name `name`: `.{name}.{pid}-{n}.tmp`, with `name`
+/// cut so that the whole is no longer than `name` itself (or [`SHORT_NAME`]): a final name
+/// that the file system accepts then always has a temporary name it accepts too. (A
+/// 250-byte name used to get a 270-byte temporary name, over Linux's 255, and could never
+/// be written.)
+fn temporary_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
+    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let suffix = format!(".{}-{n}.tmp", std::process::id());
+    let room = name.len().max(SHORT_NAME).saturating_sub(1 + suffix.len());
+    let mut out = std::ffi::OsString::from(".");
+    match name.to_str() {
+        Some(s) => {
+            let mut cut = s.len().min(room);
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push(&s[..cut]);
+        }
+        None => {
+            // Not UTF-8 (a Unix name of arbitrary bytes): cut the bytes.
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                let b = name.as_bytes();
+                out.push(std::ffi::OsStr::from_bytes(&b[..b.len().min(room)]));
+            }
+            #[cfg(not(unix))]
+            out.push("output");
+        }
+    }
+    out.push(suffix);
+    out
+}
+
+/// An output path checked before the work that fills it ([`prepare_output`]).
+#[derive(Clone, Debug)]
+pub struct PreparedOutput {
+    path: PathBuf,
+    dir: PathBuf,
+    replace: Replace,
+}
+
+/// What the file system said, in words, for a path we are about to write.
+fn describe_write_error(e: &std::io::Error, dir: &Path) -> String {
+    use std::io::ErrorKind as K;
+    let d = dir.display();
+    match e.kind() {
+        K::NotFound => format!("the folder {d} does not exist"),
+        K::NotADirectory => format!("{d} is not a folder (a part of it is a file)"),
+        K::PermissionDenied => format!(
+            "cannot create files in the folder {d} (permission denied, or the folder is immutable): {e}"
+        ),
+        K::ReadOnlyFilesystem => format!("the folder {d} is on a read-only file system"),
+        K::InvalidFilename => {
+            format!("the name is too long or not allowed by the file system: {e}")
+        }
+        K::StorageFull => format!("no space left in {d}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Checks, before any work is spent on it, that `path` can be written with `replace`: its
+/// folder exists and takes new files (a temporary file is created there and removed), the
+/// file name is one the file system accepts (and so is the temporary name, see
+/// `temporary_name`), and nothing stands in the way (an existing file with
+/// [`Replace::Never`], a folder of that name). The folder is not created here.
+pub fn prepare_output(path: &Path, replace: Replace) -> IoResult<PreparedOutput> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let name = path
         .file_name()
-        .ok_or_else(|| err(ErrorKind::Io, "the output path has no file name"))?
-        .to_string_lossy()
-        .to_string();
-    if replace == Replace::Never && path.exists() {
-        return Err(err(
-            ErrorKind::AlreadyExists,
-            "the output exists (use --overwrite or --skip-existing)",
-        ));
+        .ok_or_else(|| err(ErrorKind::Io, "the output path has no file name"))?;
+    let io = |e: std::io::Error| err(ErrorKind::Io, describe_write_error(&e, &dir));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(err(ErrorKind::Io, "a folder of this name exists"));
+        }
+        Ok(_) if replace == Replace::Never => {
+            return Err(err(
+                ErrorKind::AlreadyExists,
+                "the output exists (use --overwrite or --skip-existing)",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // A name over the file system's limit, a part of the path that is a file, ...
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidFilename => {
+            return Err(err(
+                ErrorKind::Io,
+                format!(
+                    "the file name is too long for the file system ({} bytes; most allow 255)",
+                    name.len()
+                ),
+            ));
+        }
+        Err(e) => return Err(io(e)),
     }
-    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
-    let io = |what: &str, e: std::io::Error| err(ErrorKind::Io, format!("cannot {what}: {e}"));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| io("create a temporary file in the output folder", e))?;
-        f.write_all(bytes).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("flush", e))?;
-        drop(f);
-        match replace {
-            Replace::Always => std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e)),
-            Replace::Never => match std::fs::hard_link(&tmp, path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(
-                    ErrorKind::AlreadyExists,
-                    "the output exists (use --overwrite or --skip-existing)",
-                )),
-                // No hard links on this file system: check, then rename.
-                Err(_) if !path.exists() => {
+    let probe = dir.join(temporary_name(name));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(io)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(PreparedOutput {
+        path: path.to_path_buf(),
+        dir,
+        replace,
+    })
+}
+
+impl PreparedOutput {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bytes` atomically: a temporary file in the same folder, flushed to disk, then
+    /// renamed (or hard-linked when existing files must not be replaced) into place. Readers
+    /// see either no file / the old file, or the complete new one.
+    pub fn commit(&self, bytes: &[u8]) -> IoResult<()> {
+        let (path, replace) = (&self.path, self.replace);
+        let name = path
+            .file_name()
+            .ok_or_else(|| err(ErrorKind::Io, "the output path has no file name"))?;
+        if replace == Replace::Never && path.exists() {
+            return Err(err(
+                ErrorKind::AlreadyExists,
+                "the output exists (use --overwrite or --skip-existing)",
+            ));
+        }
+        let tmp = self.dir.join(temporary_name(name));
+        let io = |what: &str, e: std::io::Error| err(ErrorKind::Io, format!("cannot {what}: {e}"));
+        let result = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| {
+                    err(
+                        ErrorKind::Io,
+                        format!(
+                            "cannot create a temporary file: {}",
+                            describe_write_error(&e, &self.dir)
+                        ),
+                    )
+                })?;
+            f.write_all(bytes).map_err(|e| io("write", e))?;
+            f.sync_all().map_err(|e| io("flush", e))?;
+            drop(f);
+            match replace {
+                Replace::Always => {
                     std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e))
                 }
-                Err(_) => Err(err(
-                    ErrorKind::AlreadyExists,
-                    "the output exists (use --overwrite or --skip-existing)",
-                )),
-            },
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+                Replace::Never => match std::fs::hard_link(&tmp, path) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(
+                        ErrorKind::AlreadyExists,
+                        "the output exists (use --overwrite or --skip-existing)",
+                    )),
+                    // No hard links on this file system: check, then rename.
+                    Err(_) if !path.exists() => {
+                        std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e))
+                    }
+                    Err(_) => Err(err(
+                        ErrorKind::AlreadyExists,
+                        "the output exists (use --overwrite or --skip-existing)",
+                    )),
+                },
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        result
+    }
+}
+
+/// Writes `bytes` to `path` atomically ([`prepare_output`], then
+/// [`PreparedOutput::commit`]).
+pub fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> IoResult<()> {
+    prepare_output(path, replace)?.commit(bytes)
 }
 
 /// Encodes and writes atomically.

@@ -926,3 +926,206 @@ fn a_header_beyond_the_memory_is_a_per_file_error() {
     assert!(err.contains("restored 1 of 2"), "{err}");
     assert_eq!(files_in(&out), vec!["ok.png"]);
 }
+
+/// Whether a restore run's stderr shows a forward for `input`: the line
+/// `<input>: noise 0.5, ...; 0.12 s` printed after each restoration.
+fn restored_line(err: &str, input: &Path) -> bool {
+    let prefix = format!("{}: ", input.display());
+    err.lines()
+        .any(|l| l.starts_with(&prefix) && l.trim_end().ends_with(" s"))
+}
+
+/// Outputs that cannot be written are reported for their file before its forward (no
+/// restoration line for it): an output under a file, a name over the file system's limit
+/// (with --suffix), a folder that takes no new files. They used to be found only when the
+/// restored image was written, so every file of a batch paid the forward first.
+#[test]
+fn outputs_that_cannot_be_written_fail_before_the_forward() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let x = t.path().join("x.png");
+    write_png(&x, 32, 24, 1);
+    let expect_early_failure = |args: &[&str], input: &Path, needle: &str| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("error: {}: writing ", input.display())) && err.contains(needle),
+            "expected `{needle}`: {err}"
+        );
+        assert!(
+            !restored_line(&err, input),
+            "the forward ran before the output was checked: {err}"
+        );
+    };
+    // The output's folder is a file.
+    let file = t.path().join("file.png");
+    write_png(&file, 8, 8, 2);
+    let under = file.join("x.png");
+    expect_early_failure(
+        &["restore", s(&x), "-o", s(&under), "--model", s(&m)],
+        &x,
+        "is not a folder (a part of it is a file)",
+    );
+    // With --recursive, a sub-folder of the output that is a file.
+    let input = t.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    write_png(&input.join("sub/c.png"), 16, 16, 3);
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("sub"), b"a file").unwrap();
+    expect_early_failure(
+        &["restore", s(&input), "-o", s(&out), "-r", "--model", s(&m)],
+        &input.join("sub/c.png"),
+        "cannot create the folder",
+    );
+    // A 250-byte name is legal; with a 9-byte suffix it is over the limit of 255.
+    let long_dir = t.path().join("long");
+    std::fs::create_dir_all(&long_dir).unwrap();
+    let long = long_dir.join(format!("{}.png", "n".repeat(246)));
+    write_png(&long, 16, 16, 4);
+    expect_early_failure(
+        &[
+            "restore",
+            s(&long),
+            "-o",
+            s(&t.path().join("long-out")),
+            "--suffix",
+            "_restored",
+            "--model",
+            s(&m),
+        ],
+        &long,
+        "the file name is too long for the file system (259 bytes",
+    );
+    // A folder that takes no new files: read-only for a user, immutable for root (who
+    // may write in a read-only folder anyway).
+    let locked = t.path().join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    let guard = Locked::new(&locked);
+    match guard {
+        Some(_) => expect_early_failure(
+            &["restore", s(&x), "-o", s(&locked), "--model", s(&m)],
+            &x,
+            "cannot create files in the folder",
+        ),
+        None => eprintln!("skipped: neither a read-only nor an immutable folder is possible here"),
+    }
+}
+
+/// A folder made unwritable for the test's duration: read-only (mode 555), or immutable
+/// (`chattr +i`) where the tests run as root; `None` if neither stops a new file.
+struct Locked(PathBuf, bool);
+
+impl Locked {
+    fn new(dir: &Path) -> Option<Locked> {
+        use std::os::unix::fs::PermissionsExt;
+        let probe = dir.join("probe");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::write(&probe, b"").is_err() {
+            return Some(Locked(dir.to_path_buf(), false));
+        }
+        let _ = std::fs::remove_file(&probe);
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let chattr = Command::new("chattr").arg("+i").arg(dir).status();
+        if chattr.is_ok_and(|s| s.success()) {
+            if std::fs::write(&probe, b"").is_err() {
+                return Some(Locked(dir.to_path_buf(), true));
+            }
+            let _ = Command::new("chattr").arg("-i").arg(dir).status();
+        }
+        None
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// A 250-byte file name (legal on every common file system) is written: its temporary name
+/// is cut to fit. It used to be `.{name}.{pid}-{n}.tmp`, over the 255-byte limit, so the
+/// output could never be written ("cannot create a temporary file").
+#[test]
+fn a_legal_long_name_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let name = format!("{}.png", "n".repeat(246));
+    assert_eq!(name.len(), 250);
+    write_png(&input.join(&name), 16, 16, 4);
+    let out = t.path().join("out");
+    let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&tiny())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        files_in(&out),
+        vec![name],
+        "the output and no temporary file"
+    );
+}
+
+/// A file name that is not UTF-8 keeps its bytes in the output's name; it used to be
+/// written as `caf\u{FFFD}.png`.
+#[test]
+fn a_name_that_is_not_utf8_keeps_its_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.png");
+    write_png(&input.join(name), 16, 16, 5);
+    let out = t.path().join("out");
+    let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&tiny())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let names: Vec<std::ffi::OsString> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![name.to_os_string()]);
+}
+
+/// A run that writes nothing leaves no output folder behind: not when it stops before the
+/// first file (no such adapter), nor when every file fails; the folders of a recursive run
+/// that stay empty go too. The output folder used to be created before the device was
+/// opened.
+#[test]
+fn failed_runs_leave_no_folder_behind() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let good = t.path().join("good.png");
+    write_png(&good, 16, 16, 1);
+    let out = t.path().join("out");
+    let o = run(&[
+        "restore",
+        s(&good),
+        "-o",
+        s(&out.join("deeper")),
+        "--model",
+        s(&m),
+        "--adapter",
+        "no-such-gpu-xyz",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!out.exists(), "an early failure left {}", out.display());
+    let input = t.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    std::fs::write(input.join("bad.png"), b"\x89PNG\r\n\x1a\n not a png").unwrap();
+    std::fs::write(input.join("sub/bad.png"), b"\x89PNG\r\n\x1a\n not a png").unwrap();
+    let o = run(&["restore", s(&input), "-o", s(&out), "-r", "--model", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !out.exists(),
+        "a run that wrote nothing left {}",
+        out.display()
+    );
+    // Some written: the output folder stays, the empty sub-folder goes.
+    write_png(&input.join("ok.png"), 16, 16, 2);
+    let o = run(&["restore", s(&input), "-o", s(&out), "-r", "--model", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(files_in(&out), vec!["ok.png"]);
+}

@@ -14,8 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
+use std::sync::Mutex;
 use std::time::Instant;
-use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
+use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, PreparedOutput, Replace};
 use wgpu_restore::tiling::{TileOptions, TileReport};
 use wgpu_restore::{ensemble, guard};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
@@ -147,16 +148,15 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
             (a.output.clone(), fmt)
         } else {
             let fmt = a.format.unwrap_or(in_fmt);
-            let stem = f.rel.file_stem().unwrap_or_default().to_string_lossy();
-            let ext = if a.format.is_some() {
-                fmt.extension().to_string()
-            } else {
-                f.rel
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_string())
-                    .unwrap_or_else(|| fmt.extension().to_string())
-            };
-            let name = format!("{stem}{}.{ext}", a.suffix);
+            // Built from the name's own bytes: a name that is not UTF-8 (possible on Unix)
+            // keeps them instead of getting U+FFFD in their place.
+            let mut name = f.rel.file_stem().unwrap_or_default().to_os_string();
+            name.push(&a.suffix);
+            name.push(".");
+            match (a.format, f.rel.extension()) {
+                (None, Some(ext)) => name.push(ext),
+                _ => name.push(fmt.extension()),
+            }
             let dir = a.output.join(f.rel.parent().unwrap_or(Path::new("")));
             (dir.join(name), fmt)
         };
@@ -210,6 +210,61 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
         !clash
     });
     Ok((jobs, skipped, errors))
+}
+
+/// The output folders a run created, so that those it left empty (every file in them
+/// failed, or the run stopped) are removed at the end: a failed run leaves nothing behind.
+#[derive(Default)]
+struct Folders {
+    created: Mutex<Vec<PathBuf>>,
+}
+
+impl Folders {
+    /// Creates `dir` and its missing parents.
+    fn ensure(&self, dir: &Path) -> Result<(), String> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
+        self.created.lock().unwrap().extend(missing);
+        Ok(())
+    }
+
+    /// Removes the created folders that are empty, the deepest first.
+    fn remove_empty(&self) {
+        let mut dirs = std::mem::take(&mut *self.created.lock().unwrap());
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            let _ = std::fs::remove_dir(d); // fails, as it should, on a folder with files
+        }
+    }
+}
+
+/// Makes `j`'s output ready before any work is spent on the file: its folder (created when
+/// `create_folder`, as for folder outputs; a single output file's folder must exist), its
+/// name and its temporary file's name checked (see `image_io::prepare_output`).
+fn prepare(
+    j: &Job,
+    folders: &Folders,
+    create_folder: bool,
+    replace: Replace,
+) -> Result<PreparedOutput, String> {
+    let shown = j.output.display();
+    if create_folder {
+        if let Some(dir) = j.output.parent() {
+            folders
+                .ensure(dir)
+                .map_err(|e| format!("writing {shown}: {e}"))?;
+        }
+    }
+    image_io::prepare_output(&j.output, replace).map_err(|e| format!("writing {shown}: {e}"))
 }
 
 /// Probabilities for one image: the override, or the Prompt Net's.
@@ -279,15 +334,10 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             code
         });
     }
+    // Output folders are created as their first file comes up (and removed at the end if
+    // nothing was written in them), so a run that fails early leaves none behind.
     let single_output_file = jobs.len() == 1 && jobs[0].output == a.output;
-    if !a.output.exists() && !single_output_file {
-        std::fs::create_dir_all(&a.output).map_err(|e| {
-            Fatal(format!(
-                "{}: cannot create the folder: {e}",
-                a.output.display()
-            ))
-        })?;
-    }
+    let folders = Folders::default();
     let rt = open_runtime(&a.device, a.quiet, false)?;
     if !a.quiet {
         ui.info(&format!(
@@ -326,22 +376,27 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     per_image.set_prefix("image");
 
     let next = AtomicUsize::new(0);
-    let (dec_tx, dec_rx) = sync_channel::<(usize, Result<Image, String>)>(2);
-    let (enc_tx, enc_rx) = sync_channel::<(usize, Image, Tensor)>(2);
+    let (dec_tx, dec_rx) = sync_channel::<(usize, Result<(Image, PreparedOutput), String>)>(2);
+    let (enc_tx, enc_rx) = sync_channel::<(usize, Image, Tensor, PreparedOutput)>(2);
     let (res_tx, res_rx) = channel::<(usize, Result<String, String>)>();
     let mut sizes = SizeCache::new();
     std::thread::scope(|s| {
         for _ in 0..a.decode_threads.min(jobs.len() as u32) {
             let tx = dec_tx.clone();
-            let (jobs, next) = (&jobs, &next);
+            let (jobs, next, folders) = (&jobs, &next, &folders);
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= jobs.len() {
                     break;
                 }
+                // The output first: a file that cannot be written is reported before its
+                // decode and its forward are spent.
                 let r = guard::catch(|| {
-                    image_io::read_image_limited(&jobs[i].input.path, max_pixels)
-                        .map_err(read_error)
+                    let j = &jobs[i];
+                    let out = prepare(j, folders, !single_output_file, replace)?;
+                    let img = image_io::read_image_limited(&j.input.path, max_pixels)
+                        .map_err(read_error)?;
+                    Ok((img, out))
                 });
                 if tx.send((i, r)).is_err() {
                     break;
@@ -354,10 +409,11 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             let (jobs, overall) = (&jobs, overall.clone());
             let enc_opts = &enc_opts;
             s.spawn(move || {
-                for (i, img, out) in enc_rx {
+                for (i, img, out, prepared) in enc_rx {
                     let j = &jobs[i];
                     let r = guard::catch(|| {
-                        image_io::write_image(&j.output, &out, &img, j.format, enc_opts, replace)
+                        image_io::encode_image(&out, &img, j.format, enc_opts)
+                            .and_then(|bytes| prepared.commit(&bytes))
                             .map(|()| j.output.display().to_string())
                             .map_err(|e| format!("writing {}: {e}", j.output.display()))
                     });
@@ -369,8 +425,8 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
         for (i, r) in dec_rx {
             let j = &jobs[i];
             let shown = j.input.path.display().to_string();
-            let img = match r {
-                Ok(img) => img,
+            let (img, prepared) = match r {
+                Ok(r) => r,
                 Err(e) => {
                     overall.inc(1);
                     let _ = res_tx.send((i, Err(e)));
@@ -431,7 +487,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                         line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
                     }
                     ui.info(&line);
-                    if enc_tx.send((i, img, out)).is_err() {
+                    if enc_tx.send((i, img, out, prepared)).is_err() {
                         break;
                     }
                 }
@@ -446,6 +502,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     drop(res_tx);
     per_image.finish_and_clear();
     overall.finish_and_clear();
+    folders.remove_empty();
     let mut results: Vec<(usize, Result<String, String>)> = res_rx.into_iter().collect();
     results.sort_by_key(|r| r.0);
     let mut ok = 0;
