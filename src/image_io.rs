@@ -357,6 +357,15 @@ pub fn decode_image_within(
                 ),
             }),
         };
+    if let Some(frames) = animation_frames(bytes, format).filter(|&n| n > 1) {
+        return Err(err(
+            ErrorKind::Unsupported,
+            format!(
+                "an animated {} of {frames} frames: only still images are restored (the decoder reads the first frame, and the others would be lost)",
+                format.extension().to_uppercase()
+            ),
+        ));
+    }
     // What a decoder may allocate before the size is known: the largest pixel buffer the
     // pixel limit allows (16 bytes a pixel: RGBA of f32, from a float TIFF) and room for
     // metadata, within the memory there is. The PNG decoder takes it at construction.
@@ -460,6 +469,46 @@ pub fn decode_image_within(
             orientation: orientation.to_exif(),
         },
     })
+}
+
+/// The frame count of an animated PNG (APNG: an `acTL` chunk before the image data) or
+/// WebP (`ANMF` chunks), `None` for a still image. The decoders read the first frame only,
+/// so an animation would be restored to a still image of its first frame without a word.
+fn animation_frames(bytes: &[u8], format: Format) -> Option<u32> {
+    let u32_at = |b: &[u8], i: usize, be: bool| -> Option<u32> {
+        let a: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+        Some(if be {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        })
+    };
+    match format {
+        Format::Png => {
+            let mut i = 8;
+            while let (Some(len), Some(kind)) = (u32_at(bytes, i, true), bytes.get(i + 4..i + 8)) {
+                match kind {
+                    b"acTL" => return u32_at(bytes, i + 8, true),
+                    b"IDAT" | b"IEND" => return None,
+                    _ => i = i.checked_add(12 + len as usize)?,
+                }
+            }
+            None
+        }
+        Format::WebP => {
+            let mut frames = 0u32;
+            let mut i = 12;
+            while let (Some(kind), Some(len)) = (bytes.get(i..i + 4), u32_at(bytes, i + 4, false)) {
+                if kind == b"ANMF" {
+                    frames += 1;
+                }
+                // Chunks are padded to an even size.
+                i = i.checked_add(8 + len as usize + (len as usize & 1))?;
+            }
+            (frames > 0).then_some(frames)
+        }
+        Format::Jpeg | Format::Tiff => None,
+    }
 }
 
 /// How to encode.

@@ -317,7 +317,7 @@ fn probs_override_and_tiling() {
         "--probs",
         "fog=1",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a wrong --probs is a usage error");
     assert!(
         stderr(&o).starts_with("error: --probs: unknown degradation `fog`"),
         "{}",
@@ -1128,4 +1128,129 @@ fn failed_runs_leave_no_folder_behind() {
     let o = run(&["restore", s(&input), "-o", s(&out), "-r", "--model", s(&m)]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(files_in(&out), vec!["ok.png"]);
+}
+
+/// One rule for exit codes: 2 for a wrong command line (as clap's own usage errors), 1
+/// for failures at run time. Each of these used to be accepted silently, or exit 1.
+#[test]
+fn usage_errors_exit_2_before_any_work() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let x = t.path().join("x.png");
+    write_png(&x, 32, 24, 1);
+    let out = t.path().join("out");
+    let usage = |args: &[&str], needle: &str| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        let line = err.lines().next().unwrap_or_default();
+        assert!(
+            line.starts_with("error: ") && line.contains(needle) && !line.contains("input:"),
+            "expected `{needle}` in `{line}`"
+        );
+    };
+    // Was `error: input: unknown backend` with exit 1.
+    usage(
+        &["restore", s(&x), "-o", s(&out), "--backend", "nonsense"],
+        "unknown backend `nonsense`",
+    );
+    usage(&["info", "--backend", "nonsense"], "unknown backend");
+    // Was accepted, though the help says at most half a tile.
+    usage(
+        &[
+            "restore",
+            s(&x),
+            "-o",
+            s(&out),
+            "--model",
+            s(&m),
+            "--tile",
+            "64",
+            "--tile-overlap",
+            "40",
+        ],
+        "--tile-overlap 40 is more than half of --tile 64 (at most 32)",
+    );
+    // Was silently a folder `out.bmp` holding x.png.
+    let bmp = t.path().join("out.bmp");
+    usage(
+        &["restore", s(&x), "-o", s(&bmp), "--model", s(&m)],
+        ".bmp is not a format this tool writes",
+    );
+    assert!(!bmp.exists());
+    // A folder of that name is still possible, said so.
+    let o = run(&[
+        "restore",
+        s(&x),
+        "-o",
+        &format!("{}/", bmp.display()),
+        "--model",
+        s(&m),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(bmp.join("x.png").is_file());
+    usage(
+        &["bench", "--size", "12x", "--model", s(&m)],
+        "--size: `12x` is not WxH",
+    );
+    assert!(!out.exists(), "nothing written by the refused runs");
+}
+
+/// What was silently lossy is now said: an animated WebP or PNG is refused (only its first
+/// frame used to be restored, exit 0), and an overlap cut to half of an automatic tile is
+/// a warning.
+#[test]
+fn lossy_cases_are_refused_or_warned() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let images = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+    for (name, kind) in [("animated.webp", "WEBP"), ("animated.png", "PNG")] {
+        let input = images.join(name);
+        let out = t.path().join(name);
+        let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&m)]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "error: {}: an animated {kind} of 3 frames: only still images are restored",
+                input.display()
+            )),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+    // 1 MiB of activations: the tiny model restores a 96 x 72 image in tiles of 64.
+    let x = t.path().join("x.png");
+    write_png(&x, 96, 72, 1);
+    let o = run(&[
+        "restore",
+        s(&x),
+        "-o",
+        s(&t.path().join("y.png")),
+        "--model",
+        s(&m),
+        "--max-memory",
+        "1",
+        "--tile-overlap",
+        "40",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "warning: {}: --tile-overlap 40 is more than half of the 64-pixel tile this image was restored with: 32 used",
+            x.display()
+        )),
+        "{err}"
+    );
+    // bench has no --max-megapixels, and no longer suggests it.
+    let huge = t.path().join("huge.png");
+    std::fs::write(&huge, png_header_rgba16(20000, 20000)).unwrap();
+    let o = run(&["bench", "--input", s(&huge), "--model", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is over the limit of 200 megapixels") && !err.contains("--max-megapixels"),
+        "{err}"
+    );
 }

@@ -78,11 +78,11 @@ struct Row {
 
 fn by_stem(dir: &std::path::Path) -> CliResult<BTreeMap<String, InputFile>> {
     if !dir.is_dir() {
-        return Err(Fatal(format!("{}: not a folder", dir.display())));
+        return Err(Fatal::new(format!("{}: not a folder", dir.display())));
     }
     let (files, errors) = super::expand_inputs(&[dir.display().to_string()], false);
     if let Some((f, m)) = errors.first() {
-        return Err(Fatal(format!("{f}: {m}")));
+        return Err(Fatal::new(format!("{f}: {m}")));
     }
     let mut by_stem: BTreeMap<String, InputFile> = BTreeMap::new();
     for f in files {
@@ -95,7 +95,7 @@ fn by_stem(dir: &std::path::Path) -> CliResult<BTreeMap<String, InputFile>> {
         // Pairs are matched by stem, so a.png and a.jpg in one folder are ambiguous: say so
         // rather than pair one of them silently.
         if let Some(first) = by_stem.get(&stem) {
-            return Err(Fatal(format!(
+            return Err(Fatal::new(format!(
                 "{}: has the same name as {} (images are paired by name without the extension)",
                 f.path.display(),
                 first.path.display()
@@ -132,6 +132,7 @@ fn json_scores(s: &Scores) -> serde_json::Value {
 pub fn run(a: EvalArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let start = Instant::now();
+    a.tiles.check()?;
     let (model, model_name, fixed) = load_model_and_probs(&a.model, a.probs.as_deref())?;
     let targets = by_stem(&a.target)?;
     let mut failed: Vec<(String, String)> = Vec::new();

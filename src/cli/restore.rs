@@ -125,7 +125,7 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
         && Format::from_path(&a.output).is_some()
         && !a.output.is_dir();
     if !single_file_out && a.output.exists() && !a.output.is_dir() {
-        return Err(Fatal(format!(
+        return Err(Fatal::new(format!(
             "{}: is a file; with several inputs (or a folder) the output must be a folder",
             a.output.display()
         )));
@@ -303,9 +303,29 @@ impl SizeCache {
     }
 }
 
+/// Refuses an `-o` that would silently become a folder although it reads as a file name:
+/// one with an extension that is not an output format (`-o out.bmp`), neither existing nor
+/// ending with `/`.
+fn check_output_name(out: &Path) -> CliResult<()> {
+    let text = out.as_os_str().to_string_lossy();
+    if out.exists() || text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
+        return Ok(());
+    }
+    match out.extension() {
+        Some(ext) if Format::from_path(out).is_none() => Err(Fatal::usage(format!(
+            "-o {}: .{} is not a format this tool writes (png, jpg, tif, webp); for a folder of that name, end it with /",
+            out.display(),
+            ext.to_string_lossy()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let start = Instant::now();
+    a.tiles.check()?;
+    check_output_name(&a.output)?;
     let (model, model_name, fixed) = load_model_and_probs(&a.model, a.probs.as_deref())?;
     let (files, mut failed) = expand_inputs(&a.inputs, a.recursive);
     for (f, m) in &failed {
@@ -487,6 +507,9 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                         line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
                     }
                     ui.info(&line);
+                    if let Some(w) = a.tiles.overlap_warning(report.tile) {
+                        ui.warn(&shown, &w);
+                    }
                     if enc_tx.send((i, img, out, prepared)).is_err() {
                         break;
                     }
@@ -530,7 +553,7 @@ pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let (model, model_name) = load_model(&a.model)?;
     if !model.has_prompt_net() {
-        return Err(Fatal(format!(
+        return Err(Fatal::new(format!(
             "{model_name} has no Prompt Net ({}): it detects no degradations; classify needs a model that does, such as the embedded one",
             describe_model(&model)
         )));
