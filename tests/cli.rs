@@ -1254,3 +1254,48 @@ fn lossy_cases_are_refused_or_warned() {
         "{err}"
     );
 }
+
+/// With stderr not a terminal (a log, a pipe, this test) the progress bars draw nothing; a
+/// tiled image still says where it is: a line after its first tile with the time left
+/// (then one every 10 s). A small --tile on a large image used to run for minutes without
+/// a line. -q keeps it quiet.
+#[test]
+fn tiled_progress_is_printed_without_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let x = t.path().join("x.png");
+    write_png(&x, 64, 48, 1);
+    let args = |out: &str, quiet: bool| {
+        let mut v = vec![
+            "restore".to_string(),
+            s(&x).to_string(),
+            "-o".into(),
+            s(&t.path().join(out)).to_string(),
+            "--model".into(),
+            s(&tiny()).to_string(),
+            "--tile".into(),
+            "32".into(),
+            "--tile-overlap".into(),
+            "8".into(),
+        ];
+        if quiet {
+            v.push("-q".into());
+        }
+        v
+    };
+    let a = args("y.png", false);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with(&format!("{}: tile 1/", x.display())))
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    assert!(
+        line.contains(" after ") && line.ends_with(" s left"),
+        "{line}"
+    );
+    let a = args("z.png", true);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}

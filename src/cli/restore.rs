@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, PreparedOutput, Replace};
 use wgpu_restore::tiling::{TileOptions, TileReport};
 use wgpu_restore::{ensemble, guard};
@@ -267,6 +267,9 @@ fn prepare(
     image_io::prepare_output(&j.output, replace).map_err(|e| format!("writing {shown}: {e}"))
 }
 
+/// How often a tiled image's progress is printed when stderr is not a terminal.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// Probabilities for one image: the override, or the Prompt Net's.
 fn probs_for(
     rt: &Runtime,
@@ -389,11 +392,15 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     overall.set_prefix("total");
     let per_image = ui.mp.add(ProgressBar::new(1));
     per_image.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} tiles {wide_msg}")
-            .unwrap()
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} tiles eta {eta} {wide_msg}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     per_image.set_prefix("image");
+    // Redrawn every second, so that the elapsed time moves during a long forward too.
+    overall.enable_steady_tick(Duration::from_secs(1));
 
     let next = AtomicUsize::new(0);
     let (dec_tx, dec_rx) = sync_channel::<(usize, Result<(Image, PreparedOutput), String>)>(2);
@@ -453,11 +460,30 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                     continue;
                 }
             };
+            per_image.reset();
             per_image.set_message(shown.clone());
             let t0 = Instant::now();
+            let mut last_line: Option<Instant> = None;
             let mut progress = |done: usize, total: usize| {
                 per_image.set_length(total as u64);
                 per_image.set_position(done as u64);
+                // Without a terminal (a log, a pipe) the bars draw nothing: a line after the
+                // first tile, with the time it gives for the rest, then one every
+                // PROGRESS_EVERY, so that a long tiled image shows it is moving.
+                if ui.mp.is_hidden()
+                    && !ui.quiet
+                    && total > 1
+                    && done > 0
+                    && done < total
+                    && last_line.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
+                {
+                    let spent = t0.elapsed().as_secs_f64();
+                    let left = spent / done as f64 * (total - done) as f64;
+                    ui.info(&format!(
+                        "{shown}: tile {done}/{total} after {spent:.1} s, about {left:.0} s left"
+                    ));
+                    last_line = Some(Instant::now());
+                }
             };
             let result = guard::catch(|| {
                 let probs = probs_for(&rt, &model, &img.rgb, &fixed)?;
