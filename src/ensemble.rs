@@ -197,8 +197,25 @@ pub fn restore_ensemble_cancellable(
     Ok(Some((mean, report)))
 }
 
+/// Refuses a result with NaN or infinite values. The encoders write NaN as 0, so such a
+/// restoration would be saved as a black (or partly black) image with a success status;
+/// the loader refuses non-finite weights, so what is left is a forward that overflows f32
+/// (weights too large for the activations they meet, a wrongly converted model). `what`
+/// names the result: "the restored image", "the degradation probabilities".
+pub fn check_finite(what: &str, data: &[f32]) -> Result<()> {
+    let bad = data.iter().filter(|v| !v.is_finite()).count();
+    if bad == 0 {
+        return Ok(());
+    }
+    Err(crate::Error::NonFinite(format!(
+        "{what}: {bad} of {} values are NaN or infinite: the model overflows f32 on this image (a broken or wrongly converted model file, or weights too large); nothing is written for it",
+        data.len()
+    )))
+}
+
 /// One restoration as the CLI and the app run it: the self-ensemble when `ensemble`, else
-/// one tiled pass ([`restore_tiled_cancellable`]).
+/// one tiled pass ([`restore_tiled_cancellable`]); a result that is not finite is an error
+/// ([`check_finite`]).
 #[allow(clippy::too_many_arguments)]
 pub fn restore_cancellable(
     rt: &Runtime,
@@ -210,11 +227,15 @@ pub fn restore_cancellable(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, TileReport)>> {
-    if ensemble {
-        restore_ensemble_cancellable(rt, model, image, probs, opts, cancel, progress)
+    let r = if ensemble {
+        restore_ensemble_cancellable(rt, model, image, probs, opts, cancel, progress)?
     } else {
-        restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)
+        restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)?
+    };
+    if let Some((out, _)) = &r {
+        check_finite("the restored image", &out.data)?;
     }
+    Ok(r)
 }
 
 /// [`restore_cancellable`] without cancellation.

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod probs;
 pub mod synth;
 pub mod tensor;
 pub mod tiling;

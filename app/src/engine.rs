@@ -123,7 +123,10 @@ fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
     };
     let probs = match job.probs {
         Some(p) => p,
-        None => match rt.classify(model, &source.rgb) {
+        // Probabilities that are not finite would restore to NaN: the same refusal as the CLI.
+        None => match rt.classify(model, &source.rgb).and_then(|p| {
+            wgpu_restore::ensemble::check_finite("the degradation probabilities", &p).map(|()| p)
+        }) {
             Ok(p) => {
                 send(Event::Classified(id, p.clone()));
                 p

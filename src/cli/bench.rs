@@ -60,20 +60,20 @@ pub struct InfoArgs {
 fn parse_size(s: &str) -> CliResult<(usize, usize)> {
     let (w, h) = s
         .split_once(['x', 'X'])
-        .ok_or_else(|| Fatal(format!("--size: `{s}` is not WxH")))?;
+        .ok_or_else(|| Fatal::usage(format!("--size: `{s}` is not WxH")))?;
     let w: usize = w
         .trim()
         .parse()
-        .map_err(|_| Fatal(format!("--size: `{s}` is not WxH")))?;
+        .map_err(|_| Fatal::usage(format!("--size: `{s}` is not WxH")))?;
     let h: usize = h
         .trim()
         .parse()
-        .map_err(|_| Fatal(format!("--size: `{s}` is not WxH")))?;
+        .map_err(|_| Fatal::usage(format!("--size: `{s}` is not WxH")))?;
     if w == 0 || h == 0 {
-        return Err(Fatal("--size: sides must be positive".into()));
+        return Err(Fatal::usage("--size: sides must be positive".into()));
     }
     if (w as u64) * (h as u64) > image_io::MAX_PIXELS {
-        return Err(Fatal(format!(
+        return Err(Fatal::usage(format!(
             "--size: {w}x{h} is over the {}-megapixel limit on images",
             image_io::MAX_PIXELS / 1_000_000
         )));
@@ -111,7 +111,7 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
     let (image, source) = match &a.input {
         Some(p) => {
             let img =
-                image_io::read_image(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?;
+                image_io::read_image(p).map_err(|e| Fatal::new(format!("{}: {e}", p.display())))?;
             (img.rgb, p.display().to_string())
         }
         None => {
@@ -131,7 +131,7 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
             "image: {w}x{h} ({source}); model: {model_name}; warm-up run (pipelines, buffers)..."
         );
     }
-    let fail = |e: wgpu_restore::Error| Fatal(problem(&e));
+    let fail = |e: wgpu_restore::Error| Fatal::new(problem(&e));
     let t = Instant::now();
     let probs = rt.classify(&model, &image).map_err(fail)?;
     rt.restore(&model, &image, &probs).map_err(fail)?;
@@ -348,6 +348,6 @@ pub fn run_info(a: InfoArgs) -> CliResult<i32> {
     }
     match chosen {
         Ok(_) => Ok(0),
-        Err(e) => Err(Fatal(problem(&e))),
+        Err(e) => Err(Fatal::new(problem(&e))),
     }
 }
