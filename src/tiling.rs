@@ -196,12 +196,13 @@ pub struct TileOptions {
 }
 
 impl TileOptions {
-    /// Defaults for a runtime's device: its binding limit and a 2 GiB activation budget.
+    /// Defaults for a runtime's device: its binding limit, and three quarters of its memory
+    /// for one forward's activations (2 GiB where the device does not say how much it has).
     pub fn for_runtime(rt: &Runtime) -> Self {
         TileOptions {
             tile: None,
             overlap: 32,
-            memory_budget: 2 << 30,
+            memory_budget: rt.gpu().memory.map_or(DEFAULT_BUDGET, |m| m / 4 * 3),
             max_binding: rt.binding_limit(),
             max_side: rt.gpu().limits.max_compute_workgroups_per_dimension as usize,
             min_tile: 64,
@@ -209,6 +210,9 @@ impl TileOptions {
         }
     }
 }
+
+/// The activation budget where the device's memory is not known.
+pub const DEFAULT_BUDGET: u64 = 2 << 30;
 
 /// Whether one `restore` forward at `h x w` fits the limits.
 pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<bool> {

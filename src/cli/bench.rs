@@ -311,6 +311,15 @@ pub fn run_info(a: InfoArgs) -> CliResult<i32> {
                     mib(g.max_binding_bytes()),
                     mib(g.limits.max_buffer_size),
                 );
+                let budget = wgpu_restore::tiling::TileOptions::for_runtime(rt).memory_budget;
+                println!(
+                    "memory:  {} for buffers; one forward may use {:.0} MiB before images are tiled; stored as {}",
+                    g.memory
+                        .map(|m| format!("{:.0} MiB", mib(m)))
+                        .unwrap_or_else(|| "not reported".into()),
+                    mib(budget),
+                    rt.precision().name()
+                );
                 if let Some(n) = rt.note() {
                     println!("{n}");
                 }
