@@ -27,9 +27,10 @@
 # $OUT/gpu_bench.log and every measurement one JSON line of $OUT/gpu_bench.jsonl (the
 # wgpu lines with their per-op GPU times).
 #
-# A dry run on a machine without a GPU (wgpu on lavapipe, PyTorch on the CPU):
+# A short dry run on a machine without a GPU (wgpu on lavapipe, PyTorch on the CPU; about a
+# minute on two cores; the `paper` config takes several minutes per size there):
 #
-#   DEVICE=cpu SIZES="32x24 48x32" RUNS=1 bash scripts/gpu_bench.sh
+#   DEVICE=cpu CONFIGS=small SIZES="32x24 48x32" RUNS=2 bash scripts/gpu_bench.sh
 #
 # Settings (environment): DEVICE cuda|cpu (PyTorch's device; with cuda, wgpu must find a
 # hardware GPU or its timings are skipped), BIN, PY (python with torch), SIZES (WxH ...),
@@ -76,6 +77,15 @@ die() { say "error: $*"; exit 1; }
 limit() {
   local left=$((BUDGET_S - SECONDS))
   if [ "$left" -lt 15 ]; then echo 0; elif [ "$left" -lt "$STEP_S" ]; then echo "$left"; else echo "$STEP_S"; fi
+}
+
+# Reports a step that failed with exit status $1 (124: stopped at its time limit).
+failed() {
+  if [ "$1" = 124 ] || [ "$1" = 137 ]; then
+    say "stopped at its time limit"
+  else
+    say "failed (exit $1): $(tail -n 2 "$WORK/err" | tr '\n' ' ')"
+  fi
 }
 
 # Appends each JSON document of stdin to the results, compacted, with FIELDS added.
@@ -169,7 +179,7 @@ for size in $SIZES; do
           --backend "$BACKEND" --precision "$p" 2>"$WORK/err"); then
           record "{\"tool\": \"wgpu\", \"config\": \"$cfg\", \"precision\": \"$p\"}" <<<"$out"
         else
-          say "failed (exit $?): $(tail -n 2 "$WORK/err" | tr '\n' ' ')"
+          failed $?
         fi
       done
     fi
@@ -180,13 +190,14 @@ for size in $SIZES; do
       "${dtypes[@]}" --repeat "$RUNS" --threads "$TORCH_THREADS" 2>"$WORK/err"); then
       record "{\"tool\": \"torch\", \"config\": \"$cfg\"}" <<<"$out"
     else
-      say "failed (exit $?): $(tail -n 2 "$WORK/err" | tr '\n' ' ')"
+      failed $?
     fi
   done
 done
 
-# ---- the table: mean seconds of `restore` (one forward, image from and back to host memory)
-say "results (mean restore seconds over $RUNS runs after a warm-up; ratio = wgpu / PyTorch, above 1: wgpu slower):"
+# ---- the table: seconds of `restore` (one forward, image from and back to host memory)
+# The fastest run: on a machine shared with other work the mean measures the others too.
+say "results (fastest restore of $RUNS runs after a warm-up, seconds; ratio = wgpu / PyTorch, above 1: wgpu slower):"
 "$PY" - "$RESULTS" "$PRECISIONS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -195,11 +206,11 @@ t = {}
 for r in rows:
     if r["tool"] == "wgpu":
         key = (r["config"], r["width"], r["height"], "wgpu", r["precision"])
-        t[key] = r["restore_s"]["mean"]
+        t[key] = r["restore_s"]["min"]
         t[key[:3] + ("device",)] = f'{r["device"]} ({r["backend"]})'
     else:
         h, w = r["size"]
-        t[(r["config"], w, h, "torch", r["dtype"])] = r["restore_mean_s"]
+        t[(r["config"], w, h, "torch", r["dtype"])] = r["restore_min_s"]
         t[(r["config"], w, h, "torch-device")] = r["device"]
 cases = sorted({k[:3] for k in t}, key=lambda k: (k[1] * k[2], k[0]))
 head = ["config", "size"]

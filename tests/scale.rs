@@ -158,6 +158,32 @@ fn two_devices_on_one_adapter_share_a_folder_and_write_the_same_bytes() {
 }
 
 #[test]
+fn no_more_devices_are_opened_than_there_are_images() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    folder(&input, 1, 24, 20);
+    let out = t.path().join("out");
+    let o = run(&[
+        "restore",
+        s(&input),
+        "-o",
+        s(&out),
+        "--model",
+        &tiny(),
+        "--adapter",
+        "0,0,0",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(
+        err.contains("device: ") && !err.contains("devices: "),
+        "{err}"
+    );
+    assert!(per_device(&err).is_empty(), "{err}");
+    assert_eq!(contents(&out).len(), 1);
+}
+
+#[test]
 fn adapter_all_without_a_gpu_is_one_device() {
     // On a machine with GPUs this opens one runtime per GPU; on the CI machine there are
     // only software adapters, and `all` is the automatic choice, once.
@@ -255,6 +281,7 @@ fn shard_and_adapter_usage_errors_exit_2_with_one_line() {
     let out = t.path().join("out");
     let m = tiny();
     let x = input.join("00.png");
+    let many = vec!["0"; 65].join(",");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["restore", s(&input), "-o", s(&out), "--shard", "0/0"],
@@ -279,6 +306,10 @@ fn shard_and_adapter_usage_errors_exit_2_with_one_line() {
         (
             vec!["restore", s(&input), "-o", s(&out), "--adapter", "0,,1"],
             "--adapter 0,,1: a list names adapters",
+        ),
+        (
+            vec!["restore", s(&input), "-o", s(&out), "--adapter", &many],
+            "--adapter lists 65 devices; at most 64 are opened",
         ),
         (
             vec!["classify", s(&x), "--adapter", "0,1"],

@@ -6,6 +6,9 @@
 use super::{gpu_options_for, problem, CliResult, DeviceArgs, Fatal};
 use wgpu_restore::{list_adapters, AdapterChoice, AdapterSummary, BackendChoice, Error, Runtime};
 
+/// The most devices one run opens (a longer list is a usage error).
+pub const MAX_DEVICES: usize = 64;
+
 /// Whether `--adapter` names more than one device (a list or `all`).
 pub fn is_several(value: &str) -> bool {
     value.contains(',') || value.trim().eq_ignore_ascii_case("all")
@@ -21,8 +24,15 @@ pub fn parse_list(value: &str) -> CliResult<Option<Vec<AdapterChoice>>> {
         let one = value.parse::<AdapterChoice>();
         return Ok(Some(vec![one.map_err(|e: Error| Fatal::new(problem(&e)))?]));
     }
-    value
-        .split(',')
+    let parts: Vec<&str> = value.split(',').collect();
+    if parts.len() > MAX_DEVICES {
+        return Err(Fatal::usage(format!(
+            "--adapter lists {} devices; at most {MAX_DEVICES} are opened",
+            parts.len()
+        )));
+    }
+    parts
+        .into_iter()
         .map(|part| {
             let part = part.trim();
             if part.is_empty()
@@ -78,11 +88,13 @@ pub fn every_gpu(adapters: &[AdapterSummary]) -> Vec<usize> {
 }
 
 /// Opens one runtime per device of `--adapter`, in its order, before any file is read, so
-/// that a device that cannot be opened ends the run at once. Only the first prints the
-/// software-adapter note (each would print the same).
-pub fn open_runtimes(dev: &DeviceArgs, quiet: bool) -> CliResult<Vec<Runtime>> {
+/// that a device that cannot be opened ends the run at once; at most `most` of them (the
+/// number of images: a device with nothing to restore is not opened). Only the first
+/// prints the software-adapter note (each would print the same).
+pub fn open_runtimes(dev: &DeviceArgs, quiet: bool, most: usize) -> CliResult<Vec<Runtime>> {
     let probe = gpu_options_for(dev, AdapterChoice::Auto, quiet, false)?;
-    let choices = adapter_choices(dev.adapter.as_deref(), probe.backend)?;
+    let mut choices = adapter_choices(dev.adapter.as_deref(), probe.backend)?;
+    choices.truncate(most.max(1));
     choices
         .into_iter()
         .enumerate()
@@ -152,7 +164,8 @@ mod tests {
             adapter_choices(Some("auto"), b).unwrap(),
             vec![AdapterChoice::Auto]
         );
-        for bad in ["0,", ",1", "0,,1", "0,all", "auto,1"] {
+        let many = vec!["0"; MAX_DEVICES + 1].join(",");
+        for bad in ["0,", ",1", "0,,1", "0,all", "auto,1", many.as_str()] {
             let e = adapter_choices(Some(bad), b).unwrap_err();
             assert!(
                 e.usage && e.msg.starts_with("--adapter "),

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod import;
 pub mod restore;
 pub mod shard;
+pub mod worker;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressDrawTarget};

@@ -1,27 +1,28 @@
 //! `restore` and `classify`.
 //!
-//! Folder runs overlap the three stages: decoder threads read files ahead, one thread per
-//! device drives its GPU (device, weights and pipelines created once per run; with several
-//! devices, `--adapter 0,1`, each takes the next decoded image when it is free), an encoder
-//! thread writes the results, with bounded channels between them. `--shard K/N` keeps one
-//! share of the inputs (shard.rs).
+//! Folder runs overlap the three stages: decoder threads read files ahead, one worker per
+//! device drives its GPU (worker.rs; device, weights and pipelines created once per run;
+//! with several devices, `--adapter 0,1`, each takes the next decoded image when it is
+//! free), an encoder thread writes the results, with bounded channels between them.
+//! `--shard K/N` keeps one share of the inputs (shard.rs).
 
 use super::devices::{self, open_runtimes};
 use super::shard;
+use super::worker::{self, Decoded, Outcome, Restored, Shared, Worker};
 use super::{
-    describe_model, expand_inputs, format_probs, load_model, load_model_and_probs, open_runtime,
-    problem, read_error, summary, summary_with_note, CliResult, DeviceArgs, Fatal, InputFile,
-    ModelArgs, TileArgs, Ui,
+    describe_model, expand_inputs, load_model, load_model_and_probs, open_runtime, problem,
+    read_error, summary, summary_with_note, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs,
+    TileArgs, Ui,
 };
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::{channel, sync_channel};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, PreparedOutput, Replace};
+use wgpu_restore::image_io::{self, EncodeOptions, Format, PreparedOutput, Replace};
 use wgpu_restore::tiling::{TileOptions, TileReport};
 use wgpu_restore::{ensemble, guard};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
@@ -37,7 +38,10 @@ Examples:
   wgpu-restore restore scans/ -o restored/ --skip-existing
   wgpu-restore restore 'raw/*.tif' -o out/ --format png --suffix _restored
   wgpu-restore restore rainy.png -o out/ --probs noise=0,rain=1,haze=0
-  wgpu-restore restore huge.tif -o out/ --tile 512 --tile-overlap 48";
+  wgpu-restore restore huge.tif -o out/ --tile 512 --tile-overlap 48
+  wgpu-restore restore scans/ -o restored/ --adapter 0,1         (one worker per GPU; or all)
+  wgpu-restore restore archive/ -r -o out/ --skip-existing --shard 3/16
+                                  (share 3 of 16: docs/scale.md)";
 
 pub const CLASSIFY_EXAMPLES: &str = "\
 Examples:
@@ -278,11 +282,8 @@ fn prepare(
     image_io::prepare_output(&j.output, replace).map_err(|e| format!("writing {shown}: {e}"))
 }
 
-/// How often a tiled image's progress is printed when stderr is not a terminal.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-
 /// Probabilities for one image: the override, or the Prompt Net's.
-fn probs_for(
+pub fn probs_for(
     rt: &Runtime,
     model: &Model,
     img: &Tensor,
@@ -384,12 +385,12 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     // nothing was written in them), so a run that fails early leaves none behind.
     let single_output_file = jobs.len() == 1 && jobs[0].output == a.output;
     let folders = Folders::default();
-    let runtimes = open_runtimes(&a.device, a.quiet)?;
+    let runtimes = open_runtimes(&a.device, a.quiet, jobs.len())?;
     let several = runtimes.len() > 1;
     if !a.quiet {
         ui.info(&format!(
             "{}; model: {model_name}",
-            describe_devices(&runtimes)
+            worker::describe_devices(&runtimes)
         ));
     }
     let max_pixels = a.tiles.max_pixels();
@@ -413,24 +414,8 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     );
     overall.set_prefix("total");
     // One bar per device for the image it is restoring.
-    let bars: Vec<ProgressBar> = (0..runtimes.len())
-        .map(|k| {
-            let bar = ui.mp.add(ProgressBar::new(1));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>8} [{bar:30}] {pos}/{len} tiles eta {eta} {wide_msg}",
-                )
-                .unwrap()
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(if several {
-                format!("gpu #{}", k + 1)
-            } else {
-                "image".to_string()
-            });
-            bar
-        })
-        .collect();
+    let labels: Vec<Option<usize>> = (1..=runtimes.len()).map(|k| several.then_some(k)).collect();
+    let bars: Vec<ProgressBar> = labels.iter().map(|&l| worker::image_bar(&ui, l)).collect();
     // Redrawn every second, so that the elapsed time moves during a long forward too.
     overall.enable_steady_tick(Duration::from_secs(1));
 
@@ -438,10 +423,11 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     // Decoded images wait for the first device that is free: enough of them that none
     // waits for a decode while another image is ready.
     let (dec_tx, dec_rx) = sync_channel::<(usize, Decoded)>(runtimes.len() + 1);
-    let (enc_tx, enc_rx) = sync_channel::<(usize, Image, Tensor, PreparedOutput)>(2);
-    let (res_tx, res_rx) = channel::<(usize, Result<String, String>)>();
+    let (enc_tx, enc_rx) = sync_channel::<Restored>(2);
+    let (res_tx, res_rx) = channel::<Outcome>();
+    let inputs: Vec<&Path> = jobs.iter().map(|j| j.input.path.as_path()).collect();
     let shared = Shared {
-        jobs: &jobs,
+        inputs: &inputs,
         model: &model,
         fixed: &fixed,
         names: &names,
@@ -495,18 +481,22 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
         }
         let workers: Vec<_> = runtimes
             .into_iter()
+            .zip(labels)
             .zip(&bars)
-            .enumerate()
-            .map(|(k, (rt, bar))| {
-                let (shared, enc_tx, res_tx) = (&shared, enc_tx.clone(), res_tx.clone());
-                let label = several.then_some(k + 1);
+            .map(|((rt, label), bar)| {
+                let w = Worker {
+                    rt,
+                    label,
+                    bar,
+                    encode: enc_tx.clone(),
+                    results: res_tx.clone(),
+                };
+                let shared = &shared;
                 std::thread::Builder::new()
-                    .name(format!("gpu-{}", k + 1))
-                    // The size of the main thread's stack, where this loop used to run.
+                    .name(format!("gpu-{}", label.unwrap_or(1)))
+                    // As large as the main thread's stack (a spawned thread gets 2 MiB).
                     .stack_size(8 << 20)
-                    .spawn_scoped(s, move || {
-                        gpu_worker(shared, rt, label, bar, enc_tx, res_tx)
-                    })
+                    .spawn_scoped(s, move || worker::run(shared, w))
                     .expect("start a device thread")
             })
             .collect();
@@ -532,16 +522,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             }
         }
     }
-    let note = if several {
-        let counts: Vec<String> = per_device
-            .iter()
-            .enumerate()
-            .map(|(k, n)| format!("#{} {n}", k + 1))
-            .collect();
-        format!("; by device: {}", counts.join(", "))
-    } else {
-        String::new()
-    };
+    let note = worker::per_device_note(&per_device);
     Ok(summary_with_note(
         &ui,
         "restored",
@@ -551,174 +532,6 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
         start.elapsed().as_secs_f64(),
         &note,
     ))
-}
-
-/// A decoded input and its prepared output, or why there is none.
-type Decoded = Result<(Image, PreparedOutput), String>;
-
-/// What the devices of a restore run share: the work, the model and the output.
-struct Shared<'a> {
-    jobs: &'a [Job],
-    model: &'a Model,
-    fixed: &'a Option<Vec<f32>>,
-    names: &'a [String],
-    ui: &'a Ui,
-    overall: &'a ProgressBar,
-    tiles: &'a TileArgs,
-    ensemble: bool,
-    /// The decoded images; each device takes the next one when it is free.
-    decoded: Mutex<Receiver<(usize, Decoded)>>,
-}
-
-/// The line naming the devices of a run: `device: NAME (backend)`, or with several,
-/// `devices: #1 NAME (backend, adapter 0), #2 ...` (the numbers of the progress bars, the
-/// per-image lines and the summary).
-fn describe_devices(runtimes: &[Runtime]) -> String {
-    if let [rt] = runtimes {
-        let g = rt.gpu();
-        return format!("device: {} ({})", g.adapter.name, g.adapter.backend);
-    }
-    let all: Vec<String> = runtimes
-        .iter()
-        .enumerate()
-        .map(|(k, rt)| {
-            let g = rt.gpu();
-            format!(
-                "#{} {} ({}, adapter {})",
-                k + 1,
-                g.adapter.name,
-                g.adapter.backend,
-                g.adapter.index
-            )
-        })
-        .collect();
-    format!("devices: {}", all.join(", "))
-}
-
-/// One device's loop: takes the next decoded image, restores it on `rt` and hands it to
-/// the encoder, until the images run out. `label`: this device's number when there are
-/// several. Returns how many images it restored.
-fn gpu_worker(
-    sh: &Shared,
-    rt: Runtime,
-    label: Option<usize>,
-    per_image: &ProgressBar,
-    enc_tx: SyncSender<(usize, Image, Tensor, PreparedOutput)>,
-    res_tx: Sender<(usize, Result<String, String>)>,
-) -> usize {
-    let (ui, overall) = (sh.ui, sh.overall);
-    let tile_opts = sh.tiles.options(&rt);
-    let mut sizes = SizeCache::new();
-    let mut restored = 0;
-    loop {
-        // The lock is held only while waiting: the next image goes to the first device free.
-        let next = sh
-            .decoded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .recv();
-        let Ok((i, r)) = next else { break };
-        let j = &sh.jobs[i];
-        let shown = j.input.path.display().to_string();
-        let (img, prepared) = match r {
-            Ok(r) => r,
-            Err(e) => {
-                overall.inc(1);
-                let _ = res_tx.send((i, Err(e)));
-                continue;
-            }
-        };
-        per_image.reset();
-        per_image.set_message(shown.clone());
-        let t0 = Instant::now();
-        let mut last_line: Option<Instant> = None;
-        let mut progress = |done: usize, total: usize| {
-            per_image.set_length(total as u64);
-            per_image.set_position(done as u64);
-            // Without a terminal (a log, a pipe) the bars draw nothing: a line after the
-            // first tile, with the time it gives for the rest, then one every
-            // PROGRESS_EVERY, so that a long tiled image shows it is moving.
-            if ui.mp.is_hidden()
-                && !ui.quiet
-                && total > 1
-                && done > 0
-                && done < total
-                && last_line.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
-            {
-                let spent = t0.elapsed().as_secs_f64();
-                let left = spent / done as f64 * (total - done) as f64;
-                ui.info(&format!(
-                    "{shown}: tile {done}/{total} after {spent:.1} s, about {left:.0} s left"
-                ));
-                last_line = Some(Instant::now());
-            }
-        };
-        let result = guard::catch(|| {
-            let probs = probs_for(&rt, sh.model, &img.rgb, sh.fixed)?;
-            ensemble::restore(
-                &rt,
-                sh.model,
-                &img.rgb,
-                &probs,
-                &tile_opts,
-                sh.ensemble,
-                &mut progress,
-            )
-            .map(|(out, report)| (out, report, probs))
-            .map_err(|e| problem(&e))
-        });
-        match result {
-            Ok((out, report, probs)) => {
-                restored += 1;
-                let shape = match report.tile {
-                    Some(t) => Shape::new(3, t.min(img.height()), t.min(img.width())),
-                    None => img.rgb.shape,
-                };
-                sizes.note(&rt, sh.model, shape);
-                if report.transposed {
-                    sizes.note(&rt, sh.model, Shape::new(3, shape.w, shape.h));
-                }
-                let mut line = if sh.names.is_empty() {
-                    format!("{shown}: {:.2} s", t0.elapsed().as_secs_f64())
-                } else {
-                    format!(
-                        "{shown}: {}; {:.2} s",
-                        format_probs(sh.names, &probs),
-                        t0.elapsed().as_secs_f64()
-                    )
-                };
-                if report.passes > 1 {
-                    line.push_str(&format!("; self-ensemble of {}", report.passes));
-                }
-                if let Some(t) = report.tile {
-                    let all = if report.passes > 1 {
-                        " over all passes"
-                    } else {
-                        ""
-                    };
-                    line.push_str(&format!("; {} tiles of {t}{all}", report.tiles));
-                }
-                for r in &report.retries {
-                    line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
-                }
-                if let Some(k) = label {
-                    line.push_str(&format!("; device #{k}"));
-                }
-                ui.info(&line);
-                if let Some(w) = sh.tiles.overlap_warning(report.tile) {
-                    ui.warn(&shown, &w);
-                }
-                if enc_tx.send((i, img, out, prepared)).is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                overall.inc(1);
-                let _ = res_tx.send((i, Err(e)));
-            }
-        }
-    }
-    restored
 }
 
 pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
