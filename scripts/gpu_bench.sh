@@ -28,9 +28,12 @@
 # wgpu lines with their per-op GPU times).
 #
 # A short dry run on a machine without a GPU (wgpu on lavapipe, PyTorch on the CPU; about a
-# minute on two cores; the `paper` config takes several minutes per size there):
+# minute on two cores; the `paper` config takes several minutes per size there). One thread
+# each (LP_NUM_THREADS is lavapipe's): on a machine busy with other work, PyTorch's threads
+# wait on each other at every op and its times grow many-fold (seen: 2 s instead of 0.08 s).
 #
-#   DEVICE=cpu CONFIGS=small SIZES="32x24 48x32" RUNS=2 bash scripts/gpu_bench.sh
+#   DEVICE=cpu CONFIGS=small SIZES="32x24 48x32" RUNS=2 TORCH_THREADS=1 LP_NUM_THREADS=1 \
+#     bash scripts/gpu_bench.sh
 #
 # Settings (environment): DEVICE cuda|cpu (PyTorch's device; with cuda, wgpu must find a
 # hardware GPU or its timings are skipped), BIN, PY (python with torch), SIZES (WxH ...),
