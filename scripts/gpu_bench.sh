@@ -22,10 +22,9 @@
 #
 #   bash scripts/gpu_bench.sh
 #
-# (the device `run` of this project's tooling: command "bash scripts/gpu_bench.sh",
-#  carry [".gl", "target/release/wgpu-restore"], timeout_s 600). With OUT set, the log is
-# $OUT/gpu_bench.log and every measurement one JSON line of $OUT/gpu_bench.jsonl (the
-# wgpu lines with their per-op GPU times).
+# With OUT set, the log is $OUT/gpu_bench.log and every measurement one JSON line of
+# $OUT/gpu_bench.jsonl (the wgpu lines with their per-op GPU times); without it both stay in
+# the scratch folder WORK. The whole run ends within BUDGET_S (540 s by default).
 #
 # A short dry run on a machine without a GPU (wgpu on lavapipe, PyTorch on the CPU; about a
 # minute on two cores; the `paper` config takes several minutes per size there). One thread
