@@ -74,6 +74,15 @@ die() { say "error: $*"; exit 1; }
 
 [ -x "$BIN" ] || die "$BIN: no wgpu-restore binary (build it with cargo build --release, or set BIN)"
 "$PY" -c 'import torch, safetensors' 2>/dev/null || die "$PY: cannot import torch and safetensors (set PY)"
+for size in $SIZES; do
+  [[ $size =~ ^[1-9][0-9]*x[1-9][0-9]*$ ]] || die "SIZES: \`$size\` is not WxH (e.g. 481x321)"
+done
+known=$("$PY" -c 'from training.model import CONFIGS; print(" ".join(CONFIGS))' 2>/dev/null) ||
+  die "$PY: cannot import training.model"
+for cfg in $CONFIGS; do
+  [[ " $known " == *" $cfg "* ]] || die "CONFIGS: \`$cfg\` is not a model config ($known)"
+done
+case "$DEVICE" in cpu | cuda | cuda:[0-9]*) ;; *) die "DEVICE: \`$DEVICE\` is not cpu, cuda or cuda:N" ;; esac
 
 # A step's time limit: STEP_S, or what is left of BUDGET_S; 0 when too little is left.
 limit() {
@@ -232,9 +241,5 @@ EOF
 say "done; results in $RESULTS"
 }
 
-# The log goes to $OUT as it is written, so that a run stopped at its time limit leaves it.
-if [ -n "${OUT:-}" ]; then
-  main 2>&1 | tee "$OUT/gpu_bench.log"
-else
-  main
-fi
+# The log is written as it goes, so that a run stopped from outside leaves it.
+main 2>&1 | tee "${OUT:-$WORK}/gpu_bench.log"
