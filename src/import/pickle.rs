@@ -158,6 +158,15 @@ impl Value {
         }
     }
 
+    /// The address of a list's or dict's container, to tell a container from itself.
+    fn container_ptr(&self) -> Option<*const u8> {
+        match self {
+            Value::List(c) => Some(Rc::as_ptr(c) as *const u8),
+            Value::Dict(c) => Some(Rc::as_ptr(c) as *const u8),
+            _ => None,
+        }
+    }
+
     /// Marks a container as placed inside another (see the module comment).
     fn seal(&self) {
         match self {
@@ -241,10 +250,18 @@ fn tuple(items: Vec<Value>) -> Result<Value, String> {
     Ok(Value::Tuple(Rc::new(items), depth))
 }
 
-/// Grows `parent`'s depth for a new child and checks the bound and the seal.
+/// Grows `parent`'s depth for a new child and checks the bound and the seal. The seal
+/// rules out every cycle but one: a container placed in itself (`l.append(l)`, `d[d] = x`),
+/// which is refused here; as a cycle of reference counts it would never be freed.
 fn admit<T>(parent: &Container<T>, children: &[&Value]) -> Result<(), String> {
     if parent.sealed.get() {
         return Err("a container is changed after it was placed in another".into());
+    }
+    let parent_at = parent as *const Container<T> as *const u8;
+    for c in children {
+        if c.container_ptr() == Some(parent_at) {
+            return Err("a container is placed inside itself".into());
+        }
     }
     for c in children {
         let d = c.depth() + 1;
@@ -807,6 +824,25 @@ mod tests {
         let data = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
         let e = unpickle(data).unwrap_err();
         assert!(e.contains("builtins.eval"), "{e}");
+    }
+
+    /// A list appended to itself, a dict that is its own key or value: refused, as the
+    /// reference cycle would never be freed (found by the pickle fuzzer as a leak).
+    #[test]
+    fn containers_placed_in_themselves_are_refused() {
+        for data in [
+            &b"\x80\x02]q\x00h\x00a."[..],       // l = []; l.append(l)
+            &b"\x80\x02}q\x00K\x01h\x00s."[..],  // d = {}; d[1] = d
+            &b"\x80\x02}q\x00h\x00K\x01s."[..],  // d = {}; d[d] = 1
+            &b"\x80\x02]q\x00(K\x01h\x00e."[..], // l.extend([1, l])
+        ] {
+            let e = unpickle(data).unwrap_err();
+            assert!(e.contains("placed inside itself"), "{e}");
+        }
+        // A container placed twice in another is no cycle.
+        let v = unpickle(b"\x80\x02](]q\x00h\x00e.").unwrap();
+        let Value::List(l) = v else { panic!() };
+        assert_eq!(l.borrow().len(), 2);
     }
 
     #[test]
