@@ -12,6 +12,7 @@
 //! further than that bound.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The deepest nesting of containers accepted (state dicts need about 6).
@@ -467,7 +468,10 @@ pub fn unpickle(data: &[u8]) -> Result<Value, String> {
     let mut r = Reader { data, pos: 0 };
     let mut stack: Vec<Value> = Vec::new();
     let mut marks: Vec<usize> = Vec::new();
-    let mut memo: Vec<Option<Value>> = Vec::new();
+    // A map, as Python's own: the file chooses the indices, and a vector indexed by them
+    // made a 204-byte pickle (LONG_BINPUT 7,622,255, ...) allocate 500 MB (found by the
+    // pickle fuzzer as a slow unit).
+    let mut memo: HashMap<usize, Value> = HashMap::new();
 
     fn pop(stack: &mut Vec<Value>) -> Result<Value, String> {
         stack
@@ -483,20 +487,16 @@ pub fn unpickle(data: &[u8]) -> Result<Value, String> {
         }
         Ok(stack.split_off(m))
     }
-    fn put(memo: &mut Vec<Option<Value>>, i: usize, v: Value) -> Result<(), String> {
-        if i >= MAX_ITEMS {
+    fn put(memo: &mut HashMap<usize, Value>, i: usize, v: Value) -> Result<(), String> {
+        if memo.len() >= MAX_ITEMS && !memo.contains_key(&i) {
             return Err("the pickle's memo is too large".into());
         }
-        if i >= memo.len() {
-            memo.resize(i + 1, None);
-        }
-        memo[i] = Some(v);
+        memo.insert(i, v);
         Ok(())
     }
-    fn get(memo: &[Option<Value>], i: usize) -> Result<Value, String> {
-        memo.get(i)
+    fn get(memo: &HashMap<usize, Value>, i: usize) -> Result<Value, String> {
+        memo.get(&i)
             .cloned()
-            .flatten()
             .ok_or_else(|| format!("the pickle fetches memo entry {i}, which was never stored"))
     }
     fn top(stack: &[Value]) -> Result<&Value, String> {
@@ -824,6 +824,18 @@ mod tests {
         let data = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
         let e = unpickle(data).unwrap_err();
         assert!(e.contains("builtins.eval"), "{e}");
+    }
+
+    /// Memo indices are the file's choice: a far one costs one entry. The memo was a vector
+    /// up to the index, so index 7,622,255 in a 204-byte file cost 500 MB and a second, and
+    /// one past 10 million was refused although Python reads it.
+    #[test]
+    fn far_memo_indices_cost_one_entry() {
+        // [] memoized at 4e9 and fetched back; MEMOIZE then takes index len(memo) = 1.
+        let data = b"\x80\x04]r\x00\x28\x6b\xeej\x00\x28\x6b\xee\x94h\x01\x86.";
+        let v = unpickle(data).unwrap();
+        let Value::Tuple(t, _) = v else { panic!() };
+        assert_eq!(t.len(), 2);
     }
 
     /// A list appended to itself, a dict that is its own key or value: refused, as the
