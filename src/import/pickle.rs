@@ -847,10 +847,15 @@ mod tests {
             &b"\x80\x02}q\x00K\x01h\x00s."[..],  // d = {}; d[1] = d
             &b"\x80\x02}q\x00h\x00K\x01s."[..],  // d = {}; d[d] = 1
             &b"\x80\x02]q\x00(K\x01h\x00e."[..], // l.extend([1, l])
+            &b"\x80\x02}q\x00(K\x01h\x00u."[..], // d.update({1: d})
         ] {
             let e = unpickle(data).unwrap_err();
             assert!(e.contains("placed inside itself"), "{e}");
         }
+        // Through a tuple (which cannot hold itself): l.append((l,)) is refused by the seal,
+        // as l went into the tuple first.
+        let e = unpickle(b"\x80\x02]q\x00h\x00\x85a.").unwrap_err();
+        assert!(e.contains("changed after it was placed"), "{e}");
         // A container placed twice in another is no cycle.
         let v = unpickle(b"\x80\x02](]q\x00h\x00e.").unwrap();
         let Value::List(l) = v else { panic!() };
