@@ -1,11 +1,12 @@
-// 2D convolution, zero padding, any kernel size, stride and group count.
-// Grids are 3D (x: strips of output pixels along a row, y: output row, z: output channels),
-// so no thread divides indices and every workgroup shares one row and one channel block
-// (uniform branches, broadcast weight loads).
+// 2D convolution, zero padding, any kernel size, stride and group count (the 3x3
+// stride-1 padding-1 convolutions over rows of whole quads have faster kernels in
+// conv3x3.wgsl). Grids are 3D ( x strips of output pixels along a row, y output row,
+// z output channels, so no thread divides indices and every workgroup shares one row and
+// one channel block: uniform branches, broadcast weight loads):
 // `conv_blocked`: each thread computes 4 output channels x 8 consecutive output pixels
 // (register blocking, no workgroup memory); used when the 4 channels share a group.
-// `conv_rows`: each thread computes 8 consecutive output pixels of one channel
-// (depthwise and other grouped convolutions).
+// `conv_rows`: each thread computes 8 consecutive output pixels of one channel (depthwise
+// and other grouped convolutions).
 
 struct Params {
     cin: u32,
@@ -20,20 +21,22 @@ struct Params {
     cinpg: u32,     // input channels per group
     coutpg: u32,    // output channels per group
     has_bias: u32,
+    ipitch: u32,    // input plane pitch (elements)
+    opitch: u32,    // output plane pitch
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;   // [cout, cinpg, k, k]
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<S>;
+@group(0) @binding(2) var<storage, read> weight: array<S>;   // [cout, cinpg, k, k]
+@group(0) @binding(3) var<storage, read> bias: array<S>;
+@group(0) @binding(4) var<storage, read_write> dst: array<S>;
 
 const PX: u32 = 8u;
 
 // Input value at column `ix` of the row starting at `row`, zero outside [0, iw).
 fn load_x(row: u32, ix: i32) -> f32 {
     let inside = ix >= 0 && ix < i32(p.iw);
-    let v = src[row + u32(clamp(ix, 0, i32(p.iw) - 1))];
+    let v = f32(src[row + u32(clamp(ix, 0, i32(p.iw) - 1))]);
     return select(0.0, v, inside);
 }
 
@@ -45,8 +48,8 @@ fn load8(row: u32, ix0: i32, s: i32) -> array<f32, 8> {
 
 fn store8(base: u32, ox0: u32, lo: vec4<f32>, hi: vec4<f32>, b: f32) {
     for (var j = 0u; j < 4u; j = j + 1u) {
-        if (ox0 + j < p.ow) { dst[base + ox0 + j] = lo[j] + b; }
-        if (ox0 + 4u + j < p.ow) { dst[base + ox0 + 4u + j] = hi[j] + b; }
+        if (ox0 + j < p.ow) { dst[base + ox0 + j] = S(lo[j] + b); }
+        if (ox0 + 4u + j < p.ow) { dst[base + ox0 + 4u + j] = S(hi[j] + b); }
     }
 }
 
@@ -73,17 +76,17 @@ fn conv_blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         let iy = i32(oy * p.stride + ky) - i32(p.pad);
         if (iy < 0 || iy >= i32(p.ih)) { continue; }
         for (var cl = 0u; cl < p.cinpg; cl = cl + 1u) {
-            let row = ((g * p.cinpg + cl) * p.ih + u32(iy)) * p.iw;
+            let row = (g * p.cinpg + cl) * p.ipitch + u32(iy) * p.iw;
             let wk = cl * kk + ky * p.k;
             for (var kx = 0u; kx < p.k; kx = kx + 1u) {
                 let x = load8(row, ix0 + i32(kx), s);
                 let lo = vec4<f32>(x[0], x[1], x[2], x[3]);
                 let hi = vec4<f32>(x[4], x[5], x[6], x[7]);
                 let wi = wk + kx;
-                let v0 = weight[w0 + wi];
-                let v1 = weight[w1 + wi];
-                let v2 = weight[w2 + wi];
-                let v3 = weight[w3 + wi];
+                let v0 = f32(weight[w0 + wi]);
+                let v1 = f32(weight[w1 + wi]);
+                let v2 = f32(weight[w2 + wi]);
+                let v3 = f32(weight[w3 + wi]);
                 a0 = fma(vec4<f32>(v0), lo, a0); b0 = fma(vec4<f32>(v0), hi, b0);
                 a1 = fma(vec4<f32>(v1), lo, a1); b1 = fma(vec4<f32>(v1), hi, b1);
                 a2 = fma(vec4<f32>(v2), lo, a2); b2 = fma(vec4<f32>(v2), hi, b2);
@@ -93,15 +96,14 @@ fn conv_blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     var bv = vec4<f32>(0.0);
     if (p.has_bias != 0u) {
-        bv = vec4<f32>(bias[min(co0, p.cout - 1u)], bias[min(co0 + 1u, p.cout - 1u)],
-                       bias[min(co0 + 2u, p.cout - 1u)], bias[min(co0 + 3u, p.cout - 1u)]);
+        bv = vec4<f32>(f32(bias[min(co0, p.cout - 1u)]), f32(bias[min(co0 + 1u, p.cout - 1u)]),
+                       f32(bias[min(co0 + 2u, p.cout - 1u)]), f32(bias[min(co0 + 3u, p.cout - 1u)]));
     }
-    let plane = p.oh * p.ow;
-    let base = co0 * plane + oy * p.ow;
+    let base = co0 * p.opitch + oy * p.ow;
     store8(base, ox0, a0, b0, bv.x);
-    if (co0 + 1u < p.cout) { store8(base + plane, ox0, a1, b1, bv.y); }
-    if (co0 + 2u < p.cout) { store8(base + 2u * plane, ox0, a2, b2, bv.z); }
-    if (co0 + 3u < p.cout) { store8(base + 3u * plane, ox0, a3, b3, bv.w); }
+    if (co0 + 1u < p.cout) { store8(base + p.opitch, ox0, a1, b1, bv.y); }
+    if (co0 + 2u < p.cout) { store8(base + 2u * p.opitch, ox0, a2, b2, bv.z); }
+    if (co0 + 3u < p.cout) { store8(base + 3u * p.opitch, ox0, a3, b3, bv.w); }
 }
 
 @compute @workgroup_size(64)
@@ -120,17 +122,18 @@ fn conv_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         let iy = i32(oy * p.stride + ky) - i32(p.pad);
         if (iy < 0 || iy >= i32(p.ih)) { continue; }
         for (var cl = 0u; cl < p.cinpg; cl = cl + 1u) {
-            let row = ((g * p.cinpg + cl) * p.ih + u32(iy)) * p.iw;
+            let row = (g * p.cinpg + cl) * p.ipitch + u32(iy) * p.iw;
             let wb = (co * p.cinpg + cl) * kk + ky * p.k;
             for (var kx = 0u; kx < p.k; kx = kx + 1u) {
                 let x = load8(row, ix0 + i32(kx), s);
-                let wv = vec4<f32>(weight[wb + kx]);
+                let wv = vec4<f32>(f32(weight[wb + kx]));
                 lo = fma(wv, vec4<f32>(x[0], x[1], x[2], x[3]), lo);
                 hi = fma(wv, vec4<f32>(x[4], x[5], x[6], x[7]), hi);
             }
         }
     }
     var b = 0.0;
-    if (p.has_bias != 0u) { b = bias[co]; }
-    store8((co * p.oh + oy) * p.ow, ox0, lo, hi, b);
+    if (p.has_bias != 0u) { b = f32(bias[co]); }
+    store8(co * p.opitch + oy * p.ow, ox0, lo, hi, b);
 }
+

@@ -10,21 +10,24 @@ struct Params {
     k: u32,
     stride: u32,
     pad: u32,
+    ipitch: u32,
+    opitch: u32,
+    a_off: u32,     // global_avg_pool: channel of src's binding where the chunk starts
+    c0: u32,        // global_avg_pool: first channel of the chunk in the output
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<S>;
+@group(0) @binding(2) var<storage, read_write> dst: array<S>;
 
 @compute @workgroup_size(256)
 fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32) {
     let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
-    let o = chw_coords(t, p.oh, p.ow);
-    let ox = o.z;
-    let oy = o.y;
-    let c = o.x;
+    let c = t / (p.ow * p.oh);
+    let oy = (t / p.ow) % p.oh;
+    let ox = t % p.ow;
     var m = -3.4028235e38;
     var seen = false;
     for (var ky = 0u; ky < p.k; ky = ky + 1u) {
@@ -33,13 +36,13 @@ fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         for (var kx = 0u; kx < p.k; kx = kx + 1u) {
             let ix = i32(ox * p.stride + kx) - i32(p.pad);
             if (ix < 0 || ix >= i32(p.iw)) { continue; }
-            let v = src[(c * p.ih + u32(iy)) * p.iw + u32(ix)];
+            let v = f32(src[c * p.ipitch + u32(iy) * p.iw + u32(ix)]);
             // NaN propagates as in PyTorch.
             if (!seen || v > m || v != v) { m = v; }
             seen = true;
         }
     }
-    dst[t] = m;
+    dst[c * p.opitch + oy * p.ow + ox] = S(m);
 }
 
 var<workgroup> partial: array<f32, 256>;
@@ -53,7 +56,7 @@ fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     var s = 0.0;
     if (c < p.c) {
         for (var i = li; i < hw; i = i + 256u) {
-            s = s + src[c * hw + i];
+            s = s + f32(src[(p.a_off + c) * p.ipitch + i]);
         }
     }
     partial[li] = s;
@@ -65,6 +68,6 @@ fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         workgroupBarrier();
     }
     if (li == 0u && c < p.c) {
-        dst[c] = partial[0] / f32(hw);
+        dst[(p.c0 + c) * p.opitch] = S(partial[0] / f32(hw));
     }
 }

@@ -9,11 +9,15 @@ struct Params {
     ow: u32,
     scale_h: f32,   // ih / oh
     scale_w: f32,   // iw / ow
+    ipitch: u32,
+    opitch: u32,
+    a_off: u32,     // channel of src's binding where the dispatch's channels start
+    o_off: u32,     // channel of dst's binding likewise
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<S>;
+@group(0) @binding(2) var<storage, read_write> dst: array<S>;
 
 fn source_index(scale: f32, dst_index: u32) -> f32 {
     return max(scale * (f32(dst_index) + 0.5) - 0.5, 0.0);
@@ -24,10 +28,9 @@ fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_index) li: u32) {
     let t = thread_index(wid, nwg, li);
     if (t >= p.n) { return; }
-    let o = chw_coords(t, p.oh, p.ow);
-    let ox = o.z;
-    let oy = o.y;
-    let c = o.x;
+    let c = t / (p.ow * p.oh);
+    let oy = (t / p.ow) % p.oh;
+    let ox = t % p.ow;
     let hr = source_index(p.scale_h, oy);
     let wr = source_index(p.scale_w, ox);
     let h1 = min(u32(hr), p.ih - 1u);
@@ -38,9 +41,10 @@ fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let l0h = 1.0 - l1h;
     let l1w = wr - f32(w1);
     let l0w = 1.0 - l1w;
-    let base = c * p.ih * p.iw;
+    let base = (p.a_off + c) * p.ipitch;
     let r0 = base + h1 * p.iw;
     let r1 = base + (h1 + h1p) * p.iw;
-    dst[t] = l0h * (l0w * src[r0 + w1] + l1w * src[r0 + w1 + w1p])
-           + l1h * (l0w * src[r1 + w1] + l1w * src[r1 + w1 + w1p]);
+    dst[(p.o_off + c) * p.opitch + oy * p.ow + ox] = S(
+        l0h * (l0w * f32(src[r0 + w1]) + l1w * f32(src[r0 + w1 + w1p]))
+      + l1h * (l0w * f32(src[r1 + w1]) + l1w * f32(src[r1 + w1 + w1p])));
 }

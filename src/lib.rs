@@ -11,9 +11,11 @@
 //! # Ok::<(), wgpu_restore::Error>(())
 //! ```
 
+pub mod cost;
 pub mod ensemble;
 pub mod error;
 pub mod exec;
+pub mod fuse;
 pub mod gpu;
 pub mod guard;
 pub mod image_io;
@@ -31,7 +33,8 @@ pub use error::{Error, Result};
 pub use exec::{memory_report, plan_function, MemoryReport, NodeTiming, Runtime, RuntimeOptions};
 pub use gpu::{
     list_adapters, skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary,
-    BackendChoice, GpuOptions,
+    BackendChoice, GpuOptions, PrecisionChoice,
 };
 pub use model::{HostTensor, Model};
+pub use ops::Precision;
 pub use tensor::{Shape, Tensor};

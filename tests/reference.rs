@@ -1,6 +1,7 @@
 //! Kernel paths the golden fixtures do not reach, against CPU references written from
 //! docs/model-format.md: window attention with heads wider than 16 channels (the paper
-//! config's 48) and grouped (non-depthwise) convolutions.
+//! config's 48), channel attention over more pixels than one chunk of its Gram pass, and
+//! grouped (non-depthwise) convolutions.
 
 mod common;
 
@@ -68,8 +69,9 @@ fn window_attention_cpu(qkv: &Tensor, heads: usize, win: usize, alpha: &[f32]) -
 #[test]
 fn window_attention_wide_heads() {
     let rt = common::runtime();
-    // d = 20 (two chunks of 16, registers not used for q) and d = 48 (the paper's width).
-    for (c, heads, win, h, w) in [(40, 2, 4, 9, 11), (48, 1, 8, 10, 13)] {
+    // One case per kernel variant: d = 20 (one 32-channel chunk), d = 48 (the paper's width: two
+    // chunks of 24, q in registers) and d = 64 (chunks of 16, q read from memory).
+    for (c, heads, win, h, w) in [(40, 2, 4, 9, 11), (48, 1, 8, 10, 13), (64, 1, 4, 6, 9)] {
         let qkv = Tensor::new(Shape::new(3 * c, h, w), rand(3 * c * h * w, c as u64));
         let alpha: Vec<f32> = (0..heads).map(|i| 2.0 + i as f32).collect();
         let n = node(serde_json::json!({
@@ -88,6 +90,77 @@ fn window_attention_wide_heads() {
         let want = window_attention_cpu(&qkv, heads, win, &alpha);
         let err = got.max_abs_diff(&want);
         println!("window attention c{c} h{heads} w{win}: max abs err {err:.2e}");
+        assert!(err <= 1e-4, "c{c}: error {err}");
+    }
+}
+
+fn channel_attention_cpu(qkv: &Tensor, heads: usize, temperature: &[f32]) -> Tensor {
+    let c = qkv.shape.c / 3;
+    let d = c / heads;
+    let n = qkv.shape.plane();
+    let row = |ch: usize| &qkv.data[ch * n..(ch + 1) * n];
+    let norm = |ch: usize| {
+        row(ch)
+            .iter()
+            .map(|&v| v as f64 * v as f64)
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12)
+    };
+    let mut out = vec![0f32; c * n];
+    for (h, &temp) in temperature.iter().enumerate().take(heads) {
+        for i in 0..d {
+            let q = h * d + i;
+            let logits: Vec<f64> = (0..d)
+                .map(|j| {
+                    let k = c + h * d + j;
+                    let dot: f64 = row(q)
+                        .iter()
+                        .zip(row(k))
+                        .map(|(&a, &b)| a as f64 * b as f64)
+                        .sum();
+                    dot / (norm(q) * norm(k)) * temp as f64
+                })
+                .collect();
+            let m = logits.iter().cloned().fold(f64::MIN, f64::max);
+            let z: f64 = logits.iter().map(|l| (l - m).exp()).sum();
+            for (j, l) in logits.iter().enumerate() {
+                let a = (l - m).exp() / z;
+                for (o, &v) in out[q * n..(q + 1) * n]
+                    .iter_mut()
+                    .zip(row(2 * c + h * d + j))
+                {
+                    *o += (a * v as f64) as f32;
+                }
+            }
+        }
+    }
+    Tensor::new(Shape::new(c, qkv.shape.h, qkv.shape.w), out)
+}
+
+#[test]
+fn channel_attention_over_several_chunks() {
+    let rt = common::runtime();
+    // 9215 and 8463 pixels: two chunks of the Gram pass (8192 pixels each), the last quad
+    // part padding; heads of 4 and of 48 channels (entry blocks of 4, one partial).
+    for (c, heads, h, w) in [(8, 2, 97, 95), (48, 1, 93, 91)] {
+        let qkv = Tensor::new(Shape::new(3 * c, h, w), rand(3 * c * h * w, 40 + c as u64));
+        let temperature: Vec<f32> = (0..heads).map(|i| 1.5 + i as f32).collect();
+        let n = node(serde_json::json!({
+            "name": "ca", "op": "channel_attention", "inputs": ["input.0"], "outputs": ["out"],
+            "attrs": {"heads": heads}, "weights": {"temperature": "t"}}));
+        let weights = BTreeMap::from([(
+            "t".to_string(),
+            HostTensor {
+                shape: vec![heads],
+                data: temperature.clone(),
+            },
+        )]);
+        let got = rt
+            .run_node(&n, weights, std::slice::from_ref(&qkv))
+            .unwrap();
+        let err = got.max_abs_diff(&channel_attention_cpu(&qkv, heads, &temperature));
+        println!("channel attention c{c} h{heads} {h}x{w}: max abs err {err:.2e}");
         assert!(err <= 1e-4, "c{c}: error {err}");
     }
 }

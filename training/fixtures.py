@@ -198,7 +198,21 @@ def op_cases(gen: Rng) -> list[Case]:
     cases.append(C("crop_16x24_to_13x17", "crop", "top-left crop").input(3, 16, 24).input(1, 13, 17))
     c = C("mix_components_L5_D8_S8", "mix_components", "sum_j a_j * components[j]").input(5, 1, 1)
     cases.append(c.weight("components", c.uniform(0.0, 1.0, 5, 8, 8, 8)))
-    return cases + import_op_cases(Rng(2030))
+    return cases + import_op_cases(Rng(2030)) + quad_row_op_cases(Rng(2031))
+
+
+def quad_row_op_cases(gen: Rng) -> list[Case]:
+    """3x3 stride-1 convolutions over rows of whole quads (W a multiple of 4), which the
+    runtime runs with its vec4 kernels (shaders/conv3x3.wgsl): row and channel blocks that
+    do not divide the size, a single quad per row, bias on and off. Their own generator
+    keeps the cases above byte-identical."""
+    return [
+        conv_case(gen, "conv3x3_quads_bias_13x16", "dense 3x3 on whole quads, bias, 5->7, 13x16", 5, 7, 3, 13, 16),
+        conv_case(gen, "conv3x3_quads_24to9_9x8", "dense 3x3 on whole quads, 24->9, 9x8", 24, 9, 3, 9, 8, bias=False),
+        conv_case(gen, "conv3x3_quads_one_quad_5x4", "dense 3x3, one quad per row (both neighbours zero)", 3, 4, 3, 5, 4),
+        conv_case(gen, "conv_dw3x3_quads_bias_13x16", "depthwise 3x3 on whole quads, bias, 12 channels, 13x16", 12, 12, 3, 13, 16, groups=12),
+        conv_case(gen, "conv_dw3x3_quads_6x4", "depthwise 3x3, one quad per row", 5, 5, 3, 6, 4, groups=5, bias=False),
+    ]
 
 
 def import_op_cases(gen: Rng) -> list[Case]:

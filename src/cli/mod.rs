@@ -80,6 +80,10 @@ pub struct DeviceArgs {
     /// Adapter by index (as `info` lists them) or by a part of its name.
     #[arg(long, value_name = "INDEX|NAME")]
     pub adapter: Option<String>,
+    /// How values and weights are stored on the device: f32, f16 (half the memory and
+    /// bandwidth; needs SHADER_F16) or auto (f16 on GPUs that have it, f32 on CPU adapters).
+    #[arg(long, value_name = "P", default_value = "auto", value_parser = ["f32", "f16", "auto"])]
+    pub precision: String,
 }
 
 /// `--backend`, checked by clap so that a wrong name is a usage error (exit 2) like any
@@ -111,9 +115,11 @@ pub struct TileArgs {
     /// [default: 32, cut to half of a smaller tile].
     #[arg(long, value_name = "M")]
     pub tile_overlap: Option<u32>,
-    /// Device memory one forward may use for activations, in MiB (automatic tile size).
-    #[arg(long, value_name = "MIB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
-    pub max_memory: u64,
+    /// Device memory one forward may use for activations, in MiB: images whose forward
+    /// needs more are tiled. Default: three quarters of the device's memory (for a CPU
+    /// adapter, of the host's available memory), 2048 where the device does not say.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub max_memory: Option<u64>,
     /// Largest image read, in megapixels; larger files are refused from their header
     /// (each megapixel needs some 50 MB of memory on its way through; an image that would
     /// not fit the memory available is refused from its header whatever this limit).
@@ -126,7 +132,9 @@ impl TileArgs {
         let mut o = TileOptions::for_runtime(rt);
         o.tile = self.tile.map(|t| t as usize);
         o.overlap = self.tile_overlap.unwrap_or(DEFAULT_OVERLAP) as usize;
-        o.memory_budget = self.max_memory << 20;
+        if let Some(mib) = self.max_memory {
+            o.memory_budget = mib << 20;
+        }
         o
     }
 
@@ -267,9 +275,14 @@ pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult
         Some(a) => a.parse().map_err(|e: Error| Fatal::new(problem(&e)))?,
         None => AdapterChoice::Auto,
     };
+    let precision: wgpu_restore::PrecisionChoice = dev
+        .precision
+        .parse()
+        .map_err(|e: Error| Fatal::usage(problem(&e)))?;
     Ok(RuntimeOptions {
         backend,
         adapter,
+        precision,
         timestamps,
         quiet,
     })

@@ -1,6 +1,7 @@
 //! The device: adapter choice, real limits, features, error capture, pipeline cache.
 
 pub mod adapter;
+pub mod memory;
 pub mod pipeline;
 
 pub use adapter::{
@@ -10,13 +11,59 @@ pub use adapter::{
 pub use pipeline::PipelineCache;
 
 use crate::error::{Error, Result};
+use crate::ops::Precision;
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// How values and weights are stored on the device (`--precision`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrecisionChoice {
+    /// f16 where the device has `SHADER_F16` and is a GPU; f32 on CPU (software) adapters,
+    /// where f16 storage saves no time (the arithmetic is f32 either way).
+    #[default]
+    Auto,
+    F32,
+    F16,
+}
+
+impl std::str::FromStr for PrecisionChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(PrecisionChoice::Auto),
+            "f32" => Ok(PrecisionChoice::F32),
+            "f16" => Ok(PrecisionChoice::F16),
+            other => Err(Error::Input(format!(
+                "precision `{other}`: expected f32, f16 or auto"
+            ))),
+        }
+    }
+}
+
+impl PrecisionChoice {
+    /// The precision for a device with these features (`software`: a CPU adapter).
+    fn resolve(self, has_f16: bool, software: bool, name: &str) -> Result<Precision> {
+        match self {
+            PrecisionChoice::F32 => Ok(Precision::F32),
+            PrecisionChoice::F16 if has_f16 => Ok(Precision::F16),
+            PrecisionChoice::F16 => Err(Error::Device(format!(
+                "{name} has no 16-bit float support (SHADER_F16): use --precision f32 or auto"
+            ))),
+            PrecisionChoice::Auto => Ok(if has_f16 && !software {
+                Precision::F16
+            } else {
+                Precision::F32
+            }),
+        }
+    }
+}
 
 /// How to pick and open the device.
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     pub backend: BackendChoice,
     pub adapter: AdapterChoice,
+    /// Storage precision of values and weights.
+    pub precision: PrecisionChoice,
     /// Request timestamp queries (per-op timings) when the adapter has them.
     pub timestamps: bool,
     /// Do not print the software-adapter note to stderr (it is still in [`Gpu::note`]).
@@ -41,6 +88,10 @@ pub struct Gpu {
     pub note: Option<String>,
     /// Whether timestamp queries are enabled.
     pub timestamps: bool,
+    /// How values and weights are stored.
+    pub precision: Precision,
+    /// Bytes of memory the device has for buffers, when known (memory.rs).
+    pub memory: Option<u64>,
     pub pipelines: PipelineCache,
     errors: Arc<Mutex<Vec<String>>>,
 }
@@ -54,9 +105,16 @@ impl Gpu {
         }
         let timestamps =
             opts.timestamps && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let has_f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let precision = opts
+            .precision
+            .resolve(has_f16, summary.software, &summary.name)?;
         let mut features = wgpu::Features::empty();
         if timestamps {
             features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        if precision == Precision::F16 {
+            features |= wgpu::Features::SHADER_F16;
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgpu-restore"),
@@ -65,12 +123,16 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| Error::Device(format!("{}: {e}", summary.name)))?;
-        Ok(Gpu::assemble(device, queue, summary, note))
+        let memory = memory::device_memory(&adapter, summary.software);
+        Ok(Gpu::assemble(
+            device, queue, summary, note, precision, memory,
+        ))
     }
 
     /// Wraps a device that was opened elsewhere (for example by a UI's renderer), so that
     /// rendering and compute share one device. The limits are the device's own; timestamp
-    /// queries are used when the device was opened with them. GPU errors raised on the
+    /// queries are used when the device was opened with them, f16 storage when it was
+    /// opened with `SHADER_F16` and is not a software adapter. GPU errors raised on the
     /// device from now on are collected here (the device has one error handler).
     pub fn from_device(
         adapter: &wgpu::Adapter,
@@ -89,7 +151,12 @@ impl Gpu {
                 summary.name, summary.backend
             )
         });
-        Ok(Gpu::assemble(device, queue, summary, note))
+        let has_f16 = device.features().contains(wgpu::Features::SHADER_F16);
+        let precision = PrecisionChoice::Auto.resolve(has_f16, summary.software, &summary.name)?;
+        let memory = memory::device_memory(adapter, summary.software);
+        Ok(Gpu::assemble(
+            device, queue, summary, note, precision, memory,
+        ))
     }
 
     /// The one place that turns an open device into a `Gpu`: its limits and timestamp
@@ -99,6 +166,8 @@ impl Gpu {
         queue: wgpu::Queue,
         adapter: AdapterSummary,
         note: Option<String>,
+        precision: Precision,
+        memory: Option<u64>,
     ) -> Gpu {
         let limits = device.limits();
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
@@ -116,6 +185,8 @@ impl Gpu {
             limits,
             note,
             timestamps,
+            precision,
+            memory,
             pipelines: PipelineCache::new(checked_shaders()),
             errors,
         }

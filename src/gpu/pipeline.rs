@@ -1,14 +1,17 @@
-//! Pipeline cache: one compute pipeline per (shader file, entry point, override constants),
-//! created once per device. Shader modules and layouts are cached per shader file.
+//! Pipeline cache: one compute pipeline per (shader file, storage precision, entry point,
+//! override constants), created once per device. Shader modules are cached per (shader
+//! file, precision), bind group layouts per shader file.
 
 use crate::error::{Error, Result};
-use crate::ops::{BindKind, ShaderDef};
+use crate::ops::{BindKind, Precision, ShaderDef};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PipelineKey {
     pub shader: &'static str,
+    pub precision: Precision,
+    pub variant: &'static str,
     pub entry: &'static str,
     /// Override constants as (name, f64 bits).
     pub constants: Vec<(&'static str, u64)>,
@@ -16,7 +19,7 @@ pub struct PipelineKey {
 
 #[derive(Default)]
 struct Inner {
-    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    modules: HashMap<(&'static str, Precision, &'static str), wgpu::ShaderModule>,
     layouts: HashMap<&'static str, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
 }
@@ -106,11 +109,15 @@ impl PipelineCache {
         &self,
         device: &wgpu::Device,
         shader: &'static ShaderDef,
+        precision: Precision,
+        variant: &'static str,
         entry: &'static str,
         constants: &[(&'static str, f64)],
     ) -> Result<Arc<wgpu::ComputePipeline>> {
         let key = PipelineKey {
             shader: shader.name,
+            precision,
+            variant,
             entry,
             constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
         };
@@ -119,10 +126,12 @@ impl PipelineCache {
             return Ok(p.clone());
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        if !inner.modules.contains_key(shader.name) {
+        let module_key = (shader.name, precision, variant);
+        if let std::collections::hash_map::Entry::Vacant(slot) = inner.modules.entry(module_key) {
+            let source = format!("{}{}\n{}", precision.prelude(), variant, shader.source);
             let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
             };
             let module = if self.checked {
                 device.create_shader_module(desc)
@@ -136,10 +145,10 @@ impl PipelineCache {
                         .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
                 }
             };
-            inner.modules.insert(shader.name, module);
+            slot.insert(module);
         }
         let layout = Self::layouts(&mut inner, device, shader).1.clone();
-        let module = &inner.modules[shader.name];
+        let module = &inner.modules[&module_key];
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: Some(&layout),
@@ -152,10 +161,11 @@ impl PipelineCache {
             cache: None,
         });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            inner.modules.remove(shader.name);
+            inner.modules.remove(&module_key);
             return Err(Error::Gpu(format!(
-                "cannot create pipeline {}.wgsl:{entry}: {}",
+                "cannot create pipeline {}.wgsl:{entry} ({}): {}",
                 shader.name,
+                precision.name(),
                 crate::error::one_line(&err.to_string())
             )));
         }

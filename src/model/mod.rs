@@ -8,7 +8,7 @@ pub mod validate;
 
 pub use file::{read_safetensors, write_safetensors, HostTensor, SafetensorsFile};
 pub use graph::{Function, FunctionInput, GraphDoc, Node, PromptSpec};
-pub use op::Op;
+pub use op::{FusedNorm, Op};
 pub use validate::CheckedFunction;
 
 use crate::error::{Error, Result};
@@ -29,6 +29,8 @@ pub struct Model {
     pub doc: GraphDoc,
     pub tensors: BTreeMap<String, HostTensor>,
     pub functions: BTreeMap<String, CheckedFunction>,
+    /// The functions after fusion (src/fuse.rs), made on first use.
+    fused: std::sync::OnceLock<BTreeMap<String, std::sync::Arc<crate::fuse::Fused>>>,
     id: u64,
 }
 
@@ -90,6 +92,7 @@ impl Model {
             doc,
             tensors,
             functions,
+            fused: std::sync::OnceLock::new(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -136,6 +139,25 @@ impl Model {
     pub fn function(&self, name: &str) -> Result<&CheckedFunction> {
         self.functions
             .get(name)
+            .ok_or_else(|| Error::UnknownFunction(name.to_string()))
+    }
+
+    /// Function `name` after fusion, with the folded weights it adds.
+    pub fn fused(&self, name: &str) -> Result<std::sync::Arc<crate::fuse::Fused>> {
+        self.fused
+            .get_or_init(|| {
+                self.functions
+                    .iter()
+                    .map(|(n, f)| {
+                        (
+                            n.clone(),
+                            std::sync::Arc::new(crate::fuse::fuse(f, &self.tensors)),
+                        )
+                    })
+                    .collect()
+            })
+            .get(name)
+            .cloned()
             .ok_or_else(|| Error::UnknownFunction(name.to_string()))
     }
 

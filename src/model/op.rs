@@ -58,6 +58,26 @@ pub enum Op {
     },
     Crop,
     MixComponents,
+    /// Internal, made by the fusion pass (src/fuse.rs), never read from a file: a 1x1
+    /// convolution (weights `weight`, `bias`), on the layer norm of its input when `norm`
+    /// (the norm's weight and bias folded into them), plus input 1 when `residual`.
+    FusedMatmul {
+        norm: FusedNorm,
+        bias: bool,
+        residual: bool,
+    },
+    /// Internal: a depthwise 3x3 convolution over 2m channels and the GELU gate after it.
+    FusedDwGate {
+        bias: bool,
+    },
+}
+
+/// The norm a [`Op::FusedMatmul`] applies to its input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FusedNorm {
+    None,
+    LayerNorm { eps: f32 },
+    BiasFree { eps: f32 },
 }
 
 /// All op names the runtime knows.
@@ -282,6 +302,7 @@ impl Op {
         match self {
             Op::Concat => (1, usize::MAX),
             Op::ResizeBilinear | Op::Add | Op::WeightedAdd | Op::Crop => (2, 2),
+            Op::FusedMatmul { residual: true, .. } => (2, 2),
             _ => (1, 1),
         }
     }
@@ -297,6 +318,7 @@ impl Op {
             Op::WindowAttention { .. } => (&["alpha"], &[]),
             Op::WeightedAdd => (&["wa", "wb"], &[]),
             Op::MixComponents => (&["components"], &[]),
+            Op::FusedMatmul { .. } | Op::FusedDwGate { .. } => (&["weight"], &["bias"]),
             _ => (&[], &[]),
         }
     }
@@ -456,6 +478,9 @@ impl Op {
             | Op::MaxPool { .. }
             | Op::ReflectPad { .. }
             | Op::Crop => Ok(c),
+            // Made from checked nodes by the fusion pass: the weight gives the channels.
+            Op::FusedMatmul { .. } => Ok(wshape("weight")[0]),
+            Op::FusedDwGate { .. } => Ok(c / 2),
         }
     }
 
@@ -582,7 +607,9 @@ impl Op {
             | Op::GeluGate
             | Op::Softmax
             | Op::Sigmoid
-            | Op::Relu => Shape::new(out_c, x.h, x.w),
+            | Op::Relu
+            | Op::FusedMatmul { .. }
+            | Op::FusedDwGate { .. } => Shape::new(out_c, x.h, x.w),
         };
         if s.numel() == 0 {
             return Err(node_err(name, format!("output shape {s} is empty")));

@@ -1,6 +1,6 @@
 //! Launcher for shaders/reduce.wgsl: softmax over channels.
 
-use super::{groups_for, shader, u, Dispatch, Res, ShaderDef};
+use super::{groups_for, pitch, shader, u, Dispatch, Res, ShaderDef};
 use crate::tensor::Shape;
 
 pub static SHADER: ShaderDef = shader!("reduce", [Uniform, Read, Write]);
@@ -9,8 +9,10 @@ pub fn softmax_channels(x: Shape) -> Dispatch {
     Dispatch {
         shader: &SHADER,
         entry: "softmax_channels",
-        params: vec![u(x.c), u(x.plane())],
-        bindings: vec![Res::Input(0), Res::Output],
+        variant: "",
+        constants: vec![],
+        params: vec![u(x.c), u(x.plane()), u(pitch(x))],
+        bindings: vec![Res::Input(0, 0), Res::Output(0)],
         workgroups: groups_for(x.plane(), 256),
     }
 }
