@@ -1000,23 +1000,29 @@ fn outputs_that_cannot_be_written_fail_before_the_forward() {
     );
     // A folder that takes no new files: read-only for a user, immutable for root (who
     // may write in a read-only folder anyway).
-    let locked = t.path().join("locked");
-    std::fs::create_dir_all(&locked).unwrap();
-    let guard = Locked::new(&locked);
-    match guard {
-        Some(_) => expect_early_failure(
-            &["restore", s(&x), "-o", s(&locked), "--model", s(&m)],
-            &x,
-            "cannot create files in the folder",
-        ),
-        None => eprintln!("skipped: neither a read-only nor an immutable folder is possible here"),
+    #[cfg(unix)]
+    {
+        let locked = t.path().join("locked");
+        std::fs::create_dir_all(&locked).unwrap();
+        match Locked::new(&locked) {
+            Some(_guard) => expect_early_failure(
+                &["restore", s(&x), "-o", s(&locked), "--model", s(&m)],
+                &x,
+                "cannot create files in the folder",
+            ),
+            None => {
+                eprintln!("skipped: neither a read-only nor an immutable folder is possible here")
+            }
+        }
     }
 }
 
 /// A folder made unwritable for the test's duration: read-only (mode 555), or immutable
 /// (`chattr +i`) where the tests run as root; `None` if neither stops a new file.
+#[cfg(unix)]
 struct Locked(PathBuf, bool);
 
+#[cfg(unix)]
 impl Locked {
     fn new(dir: &Path) -> Option<Locked> {
         use std::os::unix::fs::PermissionsExt;
@@ -1038,6 +1044,7 @@ impl Locked {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Locked {
     fn drop(&mut self) {
         use std::os::unix::fs::PermissionsExt;
@@ -1071,6 +1078,7 @@ fn a_legal_long_name_is_written() {
 
 /// A file name that is not UTF-8 keeps its bytes in the output's name; it used to be
 /// written as `caf\u{FFFD}.png`.
+#[cfg(unix)]
 #[test]
 fn a_name_that_is_not_utf8_keeps_its_bytes() {
     use std::os::unix::ffi::OsStrExt;

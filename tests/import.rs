@@ -398,3 +398,26 @@ fn the_cli_runs_a_model_without_a_prompt_net() {
     assert!(text.contains("architecture: restormer"), "{text}");
     assert!(text.contains("restores:     deraining"), "{text}");
 }
+
+/// Views are read through their strides (a transposed or sliced weight), but a view of more
+/// elements than its storage holds (stride 0, as `expand` makes) is refused: it used to be
+/// read, so a storage of one float could ask for 2^31 of them (8 GB, as many steps).
+#[test]
+fn views_read_through_strides_and_expanded_ones_are_refused() {
+    let floats = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let storage = floats(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let open = |pickle: Vec<u8>| {
+        let zip = torchzip::archive("archive", &pickle, std::slice::from_ref(&storage));
+        Checkpoint::from_reader(std::io::Cursor::new(zip)).unwrap()
+    };
+    // The transpose of a 2 x 3 matrix.
+    let mut c = open(torchzip::view_pickle("w", 6, &[3, 2], &[1, 3]));
+    assert_eq!(c.load("w").unwrap().data, [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    // Every other element.
+    let mut c = open(torchzip::view_pickle("w", 6, &[3], &[2]));
+    assert_eq!(c.load("w").unwrap().data, [0.0, 2.0, 4.0]);
+    // One element seen 1000 times.
+    let mut c = open(torchzip::view_pickle("w", 6, &[1000], &[0]));
+    let e = c.load("w").unwrap_err();
+    assert!(e.contains("views 1000 elements of a storage of 6"), "{e}");
+}

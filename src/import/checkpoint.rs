@@ -122,6 +122,15 @@ impl<R: Read + Seek> Checkpoint<R> {
             .try_fold(1u64, |a, &s| a.checked_mul(s as u64))
             .filter(|&n| n <= MAX_NUMEL)
             .ok_or("is too large")?;
+        // A view of more elements than its storage holds repeats elements (stride 0, as
+        // `expand` makes): no saved weight is one, and a 4-byte storage could otherwise ask
+        // for 2^31 elements, 8 GB and as many steps, from a file of a few hundred bytes.
+        if numel > t.storage.numel {
+            return Err(format!(
+                "views {numel} elements of a storage of {} (an expanded tensor, not a weight)",
+                t.storage.numel
+            ));
+        }
         let mut last = t.offset;
         if numel > 0 {
             for (&s, &st) in t.size.iter().zip(&t.stride) {

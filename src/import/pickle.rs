@@ -12,6 +12,7 @@
 //! further than that bound.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The deepest nesting of containers accepted (state dicts need about 6).
@@ -158,6 +159,15 @@ impl Value {
         }
     }
 
+    /// The address of a list's or dict's container, to tell a container from itself.
+    fn container_ptr(&self) -> Option<*const u8> {
+        match self {
+            Value::List(c) => Some(Rc::as_ptr(c) as *const u8),
+            Value::Dict(c) => Some(Rc::as_ptr(c) as *const u8),
+            _ => None,
+        }
+    }
+
     /// Marks a container as placed inside another (see the module comment).
     fn seal(&self) {
         match self {
@@ -241,10 +251,18 @@ fn tuple(items: Vec<Value>) -> Result<Value, String> {
     Ok(Value::Tuple(Rc::new(items), depth))
 }
 
-/// Grows `parent`'s depth for a new child and checks the bound and the seal.
+/// Grows `parent`'s depth for a new child and checks the bound and the seal. The seal
+/// rules out every cycle but one: a container placed in itself (`l.append(l)`, `d[d] = x`),
+/// which is refused here; as a cycle of reference counts it would never be freed.
 fn admit<T>(parent: &Container<T>, children: &[&Value]) -> Result<(), String> {
     if parent.sealed.get() {
         return Err("a container is changed after it was placed in another".into());
+    }
+    let parent_at = parent as *const Container<T> as *const u8;
+    for c in children {
+        if c.container_ptr() == Some(parent_at) {
+            return Err("a container is placed inside itself".into());
+        }
     }
     for c in children {
         let d = c.depth() + 1;
@@ -450,7 +468,10 @@ pub fn unpickle(data: &[u8]) -> Result<Value, String> {
     let mut r = Reader { data, pos: 0 };
     let mut stack: Vec<Value> = Vec::new();
     let mut marks: Vec<usize> = Vec::new();
-    let mut memo: Vec<Option<Value>> = Vec::new();
+    // A map, as Python's own: the file chooses the indices, and a vector indexed by them
+    // made a 204-byte pickle (LONG_BINPUT 7,622,255, ...) allocate 500 MB (found by the
+    // pickle fuzzer as a slow unit).
+    let mut memo: HashMap<usize, Value> = HashMap::new();
 
     fn pop(stack: &mut Vec<Value>) -> Result<Value, String> {
         stack
@@ -466,20 +487,16 @@ pub fn unpickle(data: &[u8]) -> Result<Value, String> {
         }
         Ok(stack.split_off(m))
     }
-    fn put(memo: &mut Vec<Option<Value>>, i: usize, v: Value) -> Result<(), String> {
-        if i >= MAX_ITEMS {
+    fn put(memo: &mut HashMap<usize, Value>, i: usize, v: Value) -> Result<(), String> {
+        if memo.len() >= MAX_ITEMS && !memo.contains_key(&i) {
             return Err("the pickle's memo is too large".into());
         }
-        if i >= memo.len() {
-            memo.resize(i + 1, None);
-        }
-        memo[i] = Some(v);
+        memo.insert(i, v);
         Ok(())
     }
-    fn get(memo: &[Option<Value>], i: usize) -> Result<Value, String> {
-        memo.get(i)
+    fn get(memo: &HashMap<usize, Value>, i: usize) -> Result<Value, String> {
+        memo.get(&i)
             .cloned()
-            .flatten()
             .ok_or_else(|| format!("the pickle fetches memo entry {i}, which was never stored"))
     }
     fn top(stack: &[Value]) -> Result<&Value, String> {
@@ -807,6 +824,42 @@ mod tests {
         let data = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
         let e = unpickle(data).unwrap_err();
         assert!(e.contains("builtins.eval"), "{e}");
+    }
+
+    /// Memo indices are the file's choice: a far one costs one entry. The memo was a vector
+    /// up to the index, so index 7,622,255 in a 204-byte file cost 500 MB and a second, and
+    /// one past 10 million was refused although Python reads it.
+    #[test]
+    fn far_memo_indices_cost_one_entry() {
+        // [] memoized at 4e9 and fetched back; MEMOIZE then takes index len(memo) = 1.
+        let data = b"\x80\x04]r\x00\x28\x6b\xeej\x00\x28\x6b\xee\x94h\x01\x86.";
+        let v = unpickle(data).unwrap();
+        let Value::Tuple(t, _) = v else { panic!() };
+        assert_eq!(t.len(), 2);
+    }
+
+    /// A list appended to itself, a dict that is its own key or value: refused, as the
+    /// reference cycle would never be freed (found by the pickle fuzzer as a leak).
+    #[test]
+    fn containers_placed_in_themselves_are_refused() {
+        for data in [
+            &b"\x80\x02]q\x00h\x00a."[..],       // l = []; l.append(l)
+            &b"\x80\x02}q\x00K\x01h\x00s."[..],  // d = {}; d[1] = d
+            &b"\x80\x02}q\x00h\x00K\x01s."[..],  // d = {}; d[d] = 1
+            &b"\x80\x02]q\x00(K\x01h\x00e."[..], // l.extend([1, l])
+            &b"\x80\x02}q\x00(K\x01h\x00u."[..], // d.update({1: d})
+        ] {
+            let e = unpickle(data).unwrap_err();
+            assert!(e.contains("placed inside itself"), "{e}");
+        }
+        // Through a tuple (which cannot hold itself): l.append((l,)) is refused by the seal,
+        // as l went into the tuple first.
+        let e = unpickle(b"\x80\x02]q\x00h\x00\x85a.").unwrap_err();
+        assert!(e.contains("changed after it was placed"), "{e}");
+        // A container placed twice in another is no cycle.
+        let v = unpickle(b"\x80\x02](]q\x00h\x00e.").unwrap();
+        let Value::List(l) = v else { panic!() };
+        assert_eq!(l.borrow().len(), 2);
     }
 
     #[test]

@@ -54,6 +54,26 @@ pub fn params_pickle(tensors: &[(String, Vec<usize>)]) -> Vec<u8> {
     p
 }
 
+/// The pickle of `{name: tensor}` whose tensor views `size` with `stride` over a float
+/// storage "0" of `storage_numel` elements (a transposed, sliced or expanded view).
+pub fn view_pickle(name: &str, storage_numel: usize, size: &[usize], stride: &[usize]) -> Vec<u8> {
+    let mut p = b"\x80\x02}".to_vec();
+    text(&mut p, name);
+    p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+    p.push(b'(');
+    text(&mut p, "storage");
+    p.extend_from_slice(b"ctorch\nFloatStorage\n");
+    text(&mut p, "0");
+    text(&mut p, "cpu");
+    int(&mut p, storage_numel);
+    p.extend_from_slice(b"tQ");
+    int(&mut p, 0);
+    tuple(&mut p, size);
+    tuple(&mut p, stride);
+    p.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtRs.");
+    p
+}
+
 /// A zip as torch.save writes it: `<root>/data.pkl`, `<root>/byteorder`, `<root>/data/<i>`.
 pub fn archive(root: &str, pickle: &[u8], storages: &[Vec<u8>]) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());
