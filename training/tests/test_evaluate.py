@@ -21,6 +21,17 @@ def test_detection_rates_count_present_types_and_clean_images():
     assert E.detection_rates(clean, quiet, names) == {"clean_all_below_0.5": 0.75}
 
 
+def test_spurious_shares_count_absent_types_above_the_threshold():
+    names = ["noise", "rain", "haze"]
+    labels = np.array([[1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 0, 1]], np.float32)
+    probs = np.array([[1.0, 0.31, 0.0], [1.0, 0.0, 0.3], [0.9, 0.0, 0.72], [0.35, 0.0, 0.9]])
+    got = E.spurious_shares(labels, probs, names)
+    # noise absent only in row 3 (0.35); rain absent everywhere, high in row 0; haze absent
+    # in rows 0-2, high in row 2 only (0.3 itself is not above the threshold); a present
+    # type never counts, however high.
+    assert got == {"noise": 1.0, "rain": 0.25, "haze": 1 / 3, "any": 0.75}
+
+
 def write_valset(folder, names, labels):
     rng = np.random.default_rng(0)
     for sub in ("input", "target"):
