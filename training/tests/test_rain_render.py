@@ -89,3 +89,25 @@ def test_rainy_psnr_is_in_the_range_of_the_public_sets():
         ps.append(D.psnr(R.render_rain(clean, rng), clean))
     print(f"independent rain: {np.mean(ps):.2f} dB mean, {min(ps):.1f}-{max(ps):.1f}")
     assert 22 < np.mean(ps) < 30 and min(ps) > 16 and max(ps) < 38
+
+
+def test_its_rain_is_not_the_training_synthesis():
+    """Over a bright surface the training synthesis (classic and layered, screen-blended)
+    only ever brightens, apart from the veil of heavy rain; the renderer composites drops
+    towards their radiance, so it also darkens, and its images are not any draw of
+    data.add_rain."""
+    bright = np.full((96, 128, 3), 0.9, np.float32)
+    rng = np.random.default_rng(12)
+    for _ in range(20):
+        for params in (D.sample_rain_params(rng), dict(D.sample_rain_layers(rng), veil=0.0)):
+            out = D.add_rain(bright, rng, params)
+            assert out.min() >= 0.9 - 1e-6
+    p = R.render_params(np.random.default_rng(13), 96, 128)
+    p.update(sky=0.75, sky_share=1.0, mist=0.0, coverage=0.2)
+    out = R.render_rain(bright, np.random.default_rng(14), p)
+    assert (out < 0.89).mean() > 0.005
+    # The same seeds through both: different images.
+    img = natural_like(96, 128)
+    a = R.render_rain(img, np.random.default_rng(15))
+    b = D.add_rain(img, np.random.default_rng(15))
+    assert np.abs(a - b).mean() > 1e-3
