@@ -11,6 +11,7 @@
 //! # Ok::<(), wgpu_restore::Error>(())
 //! ```
 
+pub mod cost;
 pub mod ensemble;
 pub mod error;
 pub mod exec;

@@ -1203,7 +1203,7 @@ fn usage_errors_exit_2_before_any_work() {
 fn lossy_cases_are_refused_or_warned() {
     let t = tempfile::tempdir().unwrap();
     let m = tiny();
-    let images = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+    let images = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/inputs");
     for (name, kind) in [("animated.webp", "WEBP"), ("animated.png", "PNG")] {
         let input = images.join(name);
         let out = t.path().join(name);

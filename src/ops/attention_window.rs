@@ -20,6 +20,22 @@ fn variant(d: usize) -> (usize, &'static str) {
     }
 }
 
+/// The variant of the four-queries kernel for heads of `d` channels, when it applies (a
+/// window width that is a multiple of 4, heads of at most 48 channels): (CH, its prelude).
+/// Measured on lavapipe: 3.4x the one-query kernel at d = 16, 4.3x at d = 32 (one chunk of
+/// 32), 2.3x at d = 48 (chunks of 24).
+fn variant4(d: usize, window: usize) -> Option<(usize, &'static str)> {
+    if !window.is_multiple_of(4) {
+        return None;
+    }
+    match d {
+        0..=16 => Some((16, "const CH: u32 = 16u;\nconst QMAX: u32 = 16u;\n")),
+        17..=32 => Some((32, "const CH: u32 = 32u;\nconst QMAX: u32 = 32u;\n")),
+        33..=48 => Some((24, "const CH: u32 = 24u;\nconst QMAX: u32 = 48u;\n")),
+        _ => None,
+    }
+}
+
 /// The input granule (segment boundaries fall on whole heads): `d`.
 pub fn head_width(qkv_channels: usize, heads: usize) -> usize {
     qkv_channels / 3 / heads
@@ -29,7 +45,10 @@ pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> Vec<Dispatch> {
     let qkv = ctx.ins[0];
     let c = qkv.c / 3;
     let d = c / heads;
-    let (ch, variant) = variant(d);
+    let (entry, (ch, variant), per_thread) = match variant4(d, window) {
+        Some(v) => ("window_attention4", v, 4),
+        None => ("window_attention", variant(d), 1),
+    };
     let chunks_per_head = d.div_ceil(ch);
     let segs = &ctx.in_segs[0];
     let ops = [
@@ -44,7 +63,7 @@ pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> Vec<Dispatch> {
             let n_heads = k.len() / d;
             Dispatch {
                 shader: &SHADER,
-                entry: "window_attention",
+                entry,
                 variant,
                 constants: vec![],
                 params: vec![
@@ -68,7 +87,7 @@ pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> Vec<Dispatch> {
                     Res::Output(k.seg(0)),
                 ],
                 workgroups: Grid::Dims([
-                    u(qkv.w.div_ceil(64)),
+                    u(qkv.w.div_ceil(per_thread).div_ceil(64)),
                     u(qkv.h),
                     u(n_heads * chunks_per_head),
                 ]),
