@@ -123,15 +123,29 @@ def sample_rain_params(rng: np.random.Generator) -> dict:
     )
 
 
-_LINE_PEAK: dict[float, float] = {}
+_LINE_PEAK: dict[tuple[float, float], float] = {}
 
 
-def _line_peak(sigma: float) -> float:
-    """Peak of a unit-density, pixel-centred 1-px vertical line after the Gaussian blur."""
-    key = round(sigma, 3)
+def _cross_offsets(thick: float) -> tuple[np.ndarray, float]:
+    """Offsets across a streak (px) and the weight of each, for a line `thick` px wide drawn
+    as parallel 1-px lines at most 0.5 px apart (a 1-px line: one offset of weight 1)."""
+    if thick <= 1.0:
+        return np.zeros(1), 1.0
+    k = int(math.ceil(2.0 * (thick - 1.0))) + 1
+    return np.linspace(-(thick - 1.0) / 2.0, (thick - 1.0) / 2.0, k), thick / k
+
+
+def _line_peak(sigma: float, thick: float = 1.0) -> float:
+    """Peak of a unit-density, pixel-centred vertical line `thick` px wide after the Gaussian blur."""
+    key = (round(sigma, 3), round(thick, 3))
     if key not in _LINE_PEAK:
-        line = np.zeros((1, 33), np.float32)
-        line[0, 16] = 1.0
+        line = np.zeros((1, 65), np.float32)
+        offsets, wgt = _cross_offsets(thick)
+        for o in offsets:  # bilinear splats, as rain_layer draws them
+            x = 32.0 + o
+            x0 = math.floor(x)
+            line[0, x0] += wgt * (1.0 - (x - x0))
+            line[0, x0 + 1] += wgt * (x - x0)
         _LINE_PEAK[key] = float(ndimage.gaussian_filter1d(line, sigma, axis=1, truncate=3.0).max())
     return _LINE_PEAK[key]
 
@@ -143,8 +157,16 @@ def rain_layer(h: int, w: int, rng: np.random.Generator, params: dict | None = N
     lengths around `length` (x0.6..1.4), tapered over ~2 px at both ends, drawn by
     bilinear splatting of points every <= 0.5 px, then blurred with a Gaussian of
     sigma `width` (0.35..0.75 px: 1-2 px wide streaks with sharp edges). Overlaps saturate.
+
+    Optional keys (sample_rain_layers; absent, the layer is drawn exactly as before):
+    `thick` the line's width in px before the blur (parallel lines <= 0.5 px apart),
+    `ramp` the length of the fade at each end in px (default 2), `profile` "box" (even
+    brightness between the fades) or "cos" (a raised cosine over the whole length, the
+    brightest point in the middle: a drop that enters and leaves the light during the
+    exposure).
     """
     p = params or sample_rain_params(rng)
+    thick, ramp = float(p.get("thick", 1.0)), float(p.get("ramp", 2.0))
     margin = p["length"] * 0.7 + 2
     area = (h + 2 * margin) * (w + 2 * margin)
     n = int(rng.poisson(p["density"] * area))
@@ -161,8 +183,16 @@ def rain_layer(h: int, w: int, rng: np.random.Generator, params: dict | None = N
         along = t * lens[:, None]  # pixels from centre
         ys = cy[:, None] + along * np.cos(ang)[:, None]
         xs = cx[:, None] + along * np.sin(ang)[:, None]
-        taper = np.clip((0.5 - np.abs(t)) * lens[:, None] / 2.0, 0.0, 1.0)
+        if p.get("profile", "box") == "cos":
+            taper = 0.5 * (1.0 + np.cos(2.0 * np.pi * t)) + np.zeros_like(lens[:, None])
+        else:
+            taper = np.clip((0.5 - np.abs(t)) * lens[:, None] / ramp, 0.0, 1.0)
         wts = (amp * step)[:, None] * taper
+        offsets, owgt = _cross_offsets(thick)
+        if len(offsets) > 1:  # a wide streak: parallel copies across it, each offset a share of the density
+            ys = (ys[None] - offsets[:, None, None] * np.sin(ang)[None, :, None]).reshape(-1, k)
+            xs = (xs[None] + offsets[:, None, None] * np.cos(ang)[None, :, None]).reshape(-1, k)
+            wts = np.broadcast_to(wts[None] * owgt, (len(offsets), *wts.shape)).reshape(-1, k)
         ys, xs, wts = ys.ravel() - 0.5, xs.ravel() - 0.5, wts.ravel()  # pixel centres at +0.5
         y0, x0 = np.floor(ys), np.floor(xs)
         fy, fx = ys - y0, xs - x0
@@ -175,12 +205,78 @@ def rain_layer(h: int, w: int, rng: np.random.Generator, params: dict | None = N
     layer = ndimage.gaussian_filter(layer, p["width"], truncate=3.0)
     # A line's density is spread over ~1/peak pixels by the blur: rescale so the centre of
     # a streak reaches its amplitude, then let overlaps saturate.
-    return np.clip(layer / _line_peak(p["width"]), 0.0, 1.0)
+    return np.clip(layer / _line_peak(p["width"], thick), 0.0, 1.0)
+
+
+# Layered rain (sample_rain_layers): the range of the public synthetic rain sets. Far rain
+# is short, thin, sharp and bright; near rain long (up to ~100 px), wide (up to 4 px), soft
+# and faint, as out-of-focus drops close to the lens are.
+RAIN_LAYERS_P = (0.35, 0.4, 0.25)  # 1, 2 or 3 layers
+RAIN_CLASSIC_SHARE = 0.25  # layered draws that are the single Rain100L-like layer instead
+RAIN_VEIL_SHARE = 0.4  # heavy rain (2-3 layers) gets a thin veil this often
+
+
+def sample_rain_layers(rng: np.random.Generator) -> dict:
+    """Real-rain look: {"layers": [rain_layer params, ...] far to near, "veil": v, "veil_A": a}.
+
+    A quarter of the draws are the classic single layer (sample_rain_params). Otherwise
+    1-3 layers, each at its own nearness u in [0, 1] (sorted, far first) with its own angle
+    (a shared wind direction +-6 degrees), density, length, width, blur and opacity:
+
+    - length (mean of the layer): log-uniform in 10-25 px far, x up to 5 near, at most 100
+      (each streak x0.6..1.4 as before);
+    - thick (line width before blur): 1 px far, up to 4 px near;
+    - width (Gaussian blur sigma): 0.35-0.75 px far (sharp), up to ~2.3 px near (soft);
+    - intensity: 0.5-0.9 far, down to ~0.15-0.35 near (faint);
+    - density: the classic range, divided by how much more area each streak covers, so a
+      near layer has few streaks;
+    - profile: "box" (plateau with soft ends of ramp = 2 px or up to a third of the length,
+      motion blur of a drop of that size) or "cos" (brightest in the middle).
+
+    With 2-3 layers, 40% get a veil: out = img (1 - v) + v A before the streaks, v in
+    [0.03, 0.15], A grey in [0.7, 0.95] (rain accumulation, the mist of heavy rain).
+    """
+    if rng.random() < RAIN_CLASSIC_SHARE:
+        return {"layers": [sample_rain_params(rng)], "veil": 0.0, "veil_A": 0.0}
+    n = int(rng.choice(3, p=RAIN_LAYERS_P)) + 1
+    near = np.sort(rng.uniform(0.0, 1.0, n))
+    wind = float(rng.uniform(-30.0, 30.0))
+    layers = []
+    for u in near:
+        length = float(min(100.0, math.exp(rng.uniform(math.log(10.0), math.log(25.0))) * (1.0 + 4.0 * u * rng.uniform(0.5, 1.0))))
+        thick = float(1.0 + 3.0 * u * rng.uniform(0.3, 1.0))
+        width = float(rng.uniform(0.35, 0.75) + u * rng.uniform(0.0, 1.5))
+        intensity = float(rng.uniform(0.5, 0.9) * (1.0 - 0.7 * u * rng.uniform(0.4, 1.0)))
+        base = math.exp(rng.uniform(math.log(6e-4), math.log(2.2e-3)))
+        # Same streak count per area as classic rain when short and thin; fewer as each
+        # streak covers more (length x width), but never fewer than a sparse sprinkle.
+        density = float(base / math.sqrt((length / 25.0) * thick) if length > 25.0 else base)
+        profile = "cos" if rng.random() < 0.3 else "box"
+        ramp = float(2.0 if rng.random() < 0.5 else max(2.0, length * rng.uniform(0.05, 0.33)))
+        layers.append(dict(angle=float(np.clip(wind + rng.normal(0.0, 3.0), -36.0, 36.0)), density=density,
+                           length=length, width=width, intensity=intensity, thick=thick, ramp=ramp,
+                           profile=profile))
+    veil = float(rng.uniform(0.03, 0.15)) if n >= 2 and rng.random() < RAIN_VEIL_SHARE else 0.0
+    return {"layers": layers, "veil": veil, "veil_A": float(rng.uniform(0.7, 0.95)) if veil else 0.0}
 
 
 @_accept_torch
 def add_rain(img: np.ndarray, rng: np.random.Generator, params: dict | None = None) -> np.ndarray:
-    """Screen-blend a rain layer: out = 1 - (1 - img)(1 - r); bright streaks saturate."""
+    """Screen-blend a rain layer: out = 1 - (1 - img)(1 - r); bright streaks saturate.
+
+    params from sample_rain_params (one layer, the classic look; drawn when None) or from
+    sample_rain_layers ({"layers": [...], "veil", "veil_A"}): the veil first, then each
+    layer screen-blended in turn (screen blending commutes, so the order does not matter).
+    """
+    if params is not None and "layers" in params:
+        out = img
+        if params.get("veil", 0.0) > 0:
+            v = np.float32(params["veil"])
+            out = out * (1.0 - v) + v * np.float32(params["veil_A"])
+        for lp in params["layers"]:
+            r = rain_layer(img.shape[0], img.shape[1], rng, lp)[..., None]
+            out = 1.0 - (1.0 - out) * (1.0 - r)
+        return out.astype(np.float32, copy=False)
     r = rain_layer(img.shape[0], img.shape[1], rng, params)[..., None]
     return 1.0 - (1.0 - img) * (1.0 - r)
 
@@ -236,6 +332,110 @@ def add_haze(img: np.ndarray, rng: np.random.Generator, params: dict | None = No
     return (img * t + A * (1.0 - t)).astype(np.float32)
 
 
+# ------------------------------------------------------------------------ hard negatives
+
+# Content that the Prompt Net took for a degradation on real photos (docs/degradations.md,
+# "Hard negatives"): smooth bright skies and low-contrast scenes read as haze, long bright
+# lines as rain. A hard negative is drawn into the CLEAN image, so it is content: the
+# target keeps it and the labels say only what is added afterwards.
+HARD_NEGATIVES = ("sky", "lowcontrast", "lines", "texture")
+HARD_NEGATIVE_P = (0.4, 0.25, 0.2, 0.15)
+
+
+def _smooth_field(h: int, w: int, cells: int, rng: np.random.Generator) -> np.ndarray:
+    """A bicubic random field of about `cells` cells across, zero mean, unit-ish amplitude."""
+    g = rng.standard_normal((cells + 1, cells + 1)).astype(np.float32)
+    gy, gx = np.meshgrid(np.linspace(0, cells, h, dtype=np.float32), np.linspace(0, cells, w, dtype=np.float32),
+                         indexing="ij")
+    return ndimage.map_coordinates(g, [gy, gx], order=3, mode="nearest")
+
+
+def add_sky(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A clear or overcast sky above a horizon: a smooth vertical gradient (zenith colour to
+    a lighter horizon), faint low-frequency clouds, and the content below a slightly tilted,
+    wavy horizon line, with a soft edge. 10% of the draws are sky from top to bottom."""
+    h, w = img.shape[:2]
+    if rng.random() < 0.5:  # blue sky
+        zenith = np.array([rng.uniform(0.25, 0.6), rng.uniform(0.45, 0.75), rng.uniform(0.7, 0.98)], np.float32)
+    else:  # overcast, near grey
+        zenith = np.float32(rng.uniform(0.55, 0.95)) * (1.0 + rng.normal(0.0, 0.02, 3)).astype(np.float32)
+    horizon = zenith + (1.0 - zenith) * np.float32(rng.uniform(0.1, 0.7))
+    level = 1.0 if rng.random() < 0.1 else rng.uniform(0.15, 0.85)  # horizon, share of the height
+    ys = (np.arange(h, dtype=np.float32) + 0.5) / h
+    grad = (ys / max(level, 1e-3)).clip(0, 1) ** np.float32(rng.uniform(0.7, 2.0))
+    sky = zenith + (horizon - zenith) * grad[:, None, None]
+    sky = sky + np.float32(rng.uniform(0.0, 0.08)) * _smooth_field(h, w, int(rng.integers(2, 7)), rng)[..., None]
+    sky = np.clip(sky, 0.0, 1.0) * np.ones((1, w, 1), np.float32)
+    if level >= 1.0:
+        return sky.astype(np.float32)
+    xs = np.arange(w, dtype=np.float32)
+    line = level * h + np.tan(np.deg2rad(rng.uniform(-6, 6))) * (xs - w / 2)
+    line = line + np.float32(rng.uniform(0.0, 0.04) * h) * _smooth_field(1, w, int(rng.integers(3, 12)), rng)[0]
+    soft = np.float32(rng.uniform(0.5, 2.5))
+    mask = np.clip((line[None, :] - np.arange(h, dtype=np.float32)[:, None]) / soft + 0.5, 0.0, 1.0)[..., None]
+    return (img * (1.0 - mask) + sky * mask).astype(np.float32)
+
+
+def add_low_contrast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A flat, low-contrast scene (overcast light, a dull print): contrast scaled by 0.55-0.9
+    around a level at or below the crop's mean, so it never brightens towards an airlight."""
+    c = np.float32(rng.uniform(0.55, 0.9))
+    m = img.reshape(-1, 3).mean(0) * np.float32(rng.uniform(0.8, 1.0))
+    return np.clip(m + c * (img - m), 0.0, 1.0).astype(np.float32)
+
+
+def add_lines(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Long straight structures that are not rain: a wire mesh or fence (two families of
+    parallel lines, 4-14 px apart) or 1-5 cables and poles running across the whole crop,
+    1-3 px wide, bright or dark, at any angle."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    cover = np.zeros((h, w), np.float32)
+    if rng.random() < 0.4:  # mesh
+        base = rng.uniform(0, 180)
+        pitch, width = rng.uniform(4.0, 14.0), rng.uniform(0.8, 2.0)
+        for ang in (base, base + rng.uniform(60, 120)):
+            a = np.deg2rad(ang)
+            d = (xx * np.cos(a) + yy * np.sin(a) + rng.uniform(0, pitch)) % pitch
+            d = np.minimum(d, pitch - d)
+            cover = np.maximum(cover, np.clip(width / 2 + 0.5 - d, 0.0, 1.0))
+    else:  # cables and poles
+        for _ in range(int(rng.integers(1, 6))):
+            a = np.deg2rad(rng.uniform(0, 180))
+            c = rng.uniform(0.2, 0.8) * np.array([w, h])
+            d = np.abs((xx - c[0]) * np.sin(a) - (yy - c[1]) * np.cos(a))
+            cover = np.maximum(cover, np.clip(rng.uniform(1.0, 3.0) / 2 + 0.5 - d, 0.0, 1.0))
+    tone = np.float32(rng.uniform(0.75, 1.0) if rng.random() < 0.6 else rng.uniform(0.0, 0.25))
+    op = np.float32(rng.uniform(0.4, 0.95))
+    a = (cover * op)[..., None]
+    return (img * (1.0 - a) + tone * a).astype(np.float32)
+
+
+def add_texture(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fine natural texture (gravel, foliage, fabric): band-limited luminance variation,
+    the same on all three channels, so it is structure and not per-channel sensor noise."""
+    h, w = img.shape[:2]
+    t = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), rng.uniform(1.0, 2.0))
+    t /= max(float(t.std()), 1e-6)
+    region = np.clip(0.5 + 1.5 * _smooth_field(h, w, int(rng.integers(1, 4)), rng), 0.0, 1.0)
+    amp = np.float32(rng.uniform(0.04, 0.15))
+    return np.clip(img * (1.0 + amp * (t * region)[..., None]), 0.0, 1.0).astype(np.float32)
+
+
+_HARD_FNS = {"sky": add_sky, "lowcontrast": add_low_contrast, "lines": add_lines, "texture": add_texture}
+
+
+def add_hard_negative(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[str, ...]]:
+    """One (70%) or two (30%) different hard negatives drawn into img; returns the image and
+    their names (HARD_NEGATIVES)."""
+    n = 1 if rng.random() < 0.7 else 2
+    names = tuple(HARD_NEGATIVES[i] for i in rng.choice(len(HARD_NEGATIVES), n, replace=False, p=HARD_NEGATIVE_P))
+    out = np.asarray(img, np.float32)
+    for name in names:
+        out = _HARD_FNS[name](out, rng)
+    return out, names
+
+
 # ------------------------------------------------------------------------ mixtures
 
 
@@ -256,26 +456,38 @@ class Mix(NamedTuple):
     # Share of rain-free samples whose CLEAN image gets rain-like streaks as content
     # ("decoys", see add_decoy): the target keeps them and the rain label stays 0.
     decoy: float = 0.0
+    # Share of rain draws that use the layered real-rain synthesis (sample_rain_layers)
+    # instead of the single Rain100L-like layer.
+    layered: float = 0.0
+    # Share of samples whose CLEAN image gets a hard negative (add_hard_negative): content
+    # that looks like haze or rain, labelled with only what is added afterwards.
+    hardneg: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> "Mix":
-        """'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2,decoy=0.2' (unnamed fields keep their default)."""
+        """'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2,decoy=0.2,layered=0.7,hardneg=0.2'
+        (unnamed fields keep their default)."""
         fields, weights = {}, dict(zip(DEGRADATIONS, cls().weights))
         for item in filter(None, (t.strip() for t in text.split(","))):
             key, _, value = item.partition("=")
-            if key in (*cls._fields[:4], "decoy"):
+            if key in (*cls._fields[:4], *SHARES):
                 fields[key] = float(value)
             elif key in weights:
                 weights[key] = float(value)
             else:
-                raise ValueError(f"mix: unknown key {key!r} (clean, single, pair, triple, decoy, {', '.join(DEGRADATIONS)})")
+                raise ValueError(f"mix: unknown key {key!r} (clean, single, pair, triple, {', '.join(SHARES)}, "
+                                 f"{', '.join(DEGRADATIONS)})")
         mix = cls(**fields, weights=tuple(weights[k] for k in DEGRADATIONS))
         total = mix.clean + mix.single + mix.pair + mix.triple
         if abs(total - 1.0) > 1e-6 or min(mix[:4]) < 0 or min(mix.weights) < 0 or sum(mix.weights) <= 0:
             raise ValueError(f"mix: shares must be >= 0 and add up to 1 (got {total:.3f}), weights >= 0")
-        if not 0.0 <= mix.decoy <= 1.0:
-            raise ValueError(f"mix: decoy is a share in [0, 1] (got {mix.decoy})")
+        for key in SHARES:
+            if not 0.0 <= getattr(mix, key) <= 1.0:
+                raise ValueError(f"mix: {key} is a share in [0, 1] (got {getattr(mix, key)})")
         return mix
+
+
+SHARES = ("decoy", "layered", "hardneg")  # the Mix fields that are shares of samples
 
 
 DEFAULT_MIX = Mix()
@@ -369,11 +581,16 @@ def random_patch(images: Sequence[np.ndarray], patch: int, rng: np.random.Genera
     x0 = int(rng.integers(W - patch + 1))
     clean = to_float(src[y0:y0 + patch, x0:x0 + patch])
     kinds = sample_kinds(rng, mix) if kinds is None else kinds
-    # Drawn only when decoys are on, so runs without them keep their exact draws.
+    # Each option draws only when it is on, so runs without it keep their exact draws.
     decoy = mix.decoy > 0 and "rain" not in kinds and bool(rng.random() < mix.decoy)
     if decoy:
         clean = np.ascontiguousarray(add_decoy(clean, rng), dtype=np.float32)
-    degraded, labels = degrade(clean, kinds, rng, frame=(y0, x0, H, W))
+    if mix.hardneg > 0 and rng.random() < mix.hardneg:
+        clean = np.ascontiguousarray(add_hard_negative(clean, rng)[0], dtype=np.float32)
+    params = None
+    if mix.layered > 0 and "rain" in kinds and rng.random() < mix.layered:
+        params = {"rain": sample_rain_layers(rng)}
+    degraded, labels = degrade(clean, kinds, rng, frame=(y0, x0, H, W), params=params)
     return degraded, clean, labels, decoy
 
 

@@ -19,8 +19,8 @@ statistics), for when the shipped Prompt Net is kept; `--ema D` keeps a moving a
 the weights, which is what --save-compact writes.
 
 Resumes from <out>/last.pt when it exists, with that run's settings (batch, patch, lr,
-warm-up, loss, part, EMA, mix) unless the command gives others. Logs JSON lines to
-<out>/log.jsonl.
+warm-up, loss, part, EMA, mix, probability jitter) unless the command gives others. Logs
+JSON lines to <out>/log.jsonl.
 """
 
 from __future__ import annotations
@@ -46,15 +46,33 @@ from tqdm import tqdm  # noqa: E402
 from . import data as D  # noqa: E402
 from .model import AllInOne, Config, get_config  # noqa: E402
 
-VAL_SETS = ["noise15", "noise25", "rain", "haze", "haze_hsts", "clean"]
+VAL_SETS = ["noise15", "noise25", "rain", "rain_indep", "haze", "haze_hsts", "clean"]
 # Settings that define a run, with their defaults: resuming <out>/last.pt keeps the run's
 # own values for those the command leaves out.
 RUN_SETTINGS = {"batch": 4, "patch": 128, "lr": 2e-4, "warmup": 0.075, "mse_weight": 0.0, "psnr_weight": 0.0,
-                "part": "all", "ema": 0.0, "mix": ""}
+                "part": "all", "ema": 0.0, "mix": "", "prob_jitter": 0.0, "jitter_span": 0.6}
 # Floor under each patch's MSE in the PSNR term (1e-4: 40 dB), so that a clean patch the
 # net already passes through at 45 dB does not take over the batch's gradient.
 PSNR_TERM_FLOOR = 1e-4
 RAIN_COLUMN = torch.tensor([[float(k == "rain") for k in D.DEGRADATIONS]])
+
+
+def jitter_probs(probs: torch.Tensor, labels: torch.Tensor, share: float, span: float) -> torch.Tensor:
+    """Wrong probabilities, as the Prompt Net gives them on photos unlike its training data.
+
+    For a `share` of the samples, every type the sample lacks gets max(p, U(0, span)) and
+    every type it has min(p, 1 - U(0, span)); the other samples keep theirs. Why: on real
+    photos the Prompt Net puts haze at 0.3-0.7 on some clear noisy photos, and a restorer
+    that trusts that number dehazes them; trained with such numbers it has to look at the
+    image too. With span 0.6 the ranges of present (>= 0.4) and absent (<= 0.6) types
+    overlap, so the probability alone does not decide, as it does not on real photos.
+    """
+    if share <= 0:
+        return probs
+    pick = torch.rand(probs.shape[0], 1, device=probs.device) < share
+    u = torch.rand_like(probs) * span
+    jittered = torch.where(labels > 0.5, torch.minimum(probs, 1.0 - u), torch.maximum(probs, u))
+    return torch.where(pick, jittered, probs)
 
 
 def lr_at(it: int, total: int, warmup: int, base: float) -> float:
@@ -233,10 +251,20 @@ def main(argv=None):
     )
     ap.add_argument("--gt-label-share", type=float, default=0.4, help="share of the schedule over which GT labels fade out")
     ap.add_argument(
+        "--prob-jitter",
+        type=float,
+        help="share of samples whose probabilities the restorer gets wrong on purpose (jitter_probs: absent "
+        "types raised to U(0, span), present ones lowered to 1 - U(0, span)), so that it tolerates a Prompt "
+        "Net that is wrong on real photos (default 0: off)",
+    )
+    ap.add_argument("--jitter-span", type=float, help="how far --prob-jitter moves a probability (default 0.6)")
+    ap.add_argument(
         "--mix",
         help="sample mix, e.g. 'clean=0.2,single=0.6,pair=0.15,triple=0.05,rain=2,decoy=0.2' "
         "(default: the recipe's 10%% clean, 60%% one type, 25%% two, 5%% three, types equally likely, "
-        "no decoys; decoy: the share of rain-free samples with rain-like streaks as content, data.add_decoy)",
+        "no decoys; decoy: the share of rain-free samples with rain-like streaks as content, data.add_decoy; "
+        "layered: the share of rain drawn as 1-3 layers of real-rain range, data.sample_rain_layers; hardneg: the "
+        "share of samples with haze- or rain-like content, data.add_hard_negative)",
     )
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave the default)")
     ap.add_argument("--device", default="cpu")
@@ -407,6 +435,8 @@ def main(argv=None):
                 # A decoy's streaks are content: the Prompt Net cannot tell them from rain
                 # (they are drawn by the same synthesis), so the restorer is told rain = 0.
                 probs = probs * (1.0 - decoy.float()[:, None] * RAIN_COLUMN.to(device))
+                # After the decoys' rain = 0, so a jittered decoy gets rain in [0, span].
+                probs = jitter_probs(probs, labels, a.prob_jitter, a.jitter_span)
                 l1, mse, psnr_term = restoration_losses(restorer_step(deg, probs).float(), clean)
             else:
                 l1 = mse = psnr_term = torch.zeros((), device=device)

@@ -134,6 +134,187 @@ def test_rain_is_fast_enough_to_synthesize_on_the_fly():
     print(f"rain 768x512: {1e3 * (time.perf_counter() - t):.1f} ms")  # reported, not asserted
 
 
+def test_layered_rain_params_cover_the_real_rain_range():
+    rng = np.random.default_rng(11)
+    draws = [D.sample_rain_layers(rng) for _ in range(2000)]
+    counts = np.array([len(d["layers"]) for d in draws])
+    classic = np.array(["thick" not in d["layers"][0] for d in draws])
+    assert abs(classic.mean() - D.RAIN_CLASSIC_SHARE) < 0.03
+    assert set(counts[~classic]) == {1, 2, 3}
+    layers = [l for d in draws for l in d["layers"] if "thick" in l]
+    length = np.array([l["length"] for l in layers])
+    thick = np.array([l["thick"] for l in layers])
+    width = np.array([l["width"] for l in layers])
+    inten = np.array([l["intensity"] for l in layers])
+    assert 10 <= length.min() and length.max() <= 100 and (length > 80).mean() > 0.02
+    assert 1 <= thick.min() and thick.max() <= 4 and (thick > 3).mean() > 0.03
+    assert 0.35 <= width.min() and width.max() <= 2.25 and (width > 1.5).mean() > 0.03
+    assert 0.1 <= inten.min() and inten.max() <= 0.9
+    assert all(-36 <= l["angle"] <= 36 for l in layers)
+    # Near layers (long, wide) are faint and sparse; far ones (short, thin) bright.
+    near = (length > 60) & (thick > 2.5)
+    far = (length < 25) & (thick < 1.5)
+    assert inten[near].mean() < inten[far].mean() - 0.15
+    assert np.mean([l["density"] for l, n in zip(layers, near) if n]) < np.mean([l["density"] for l, f in zip(layers, far) if f])
+    # The veil: only in heavy (2-3 layer) rain, thin.
+    veils = np.array([d["veil"] for d in draws])
+    assert np.all(veils[counts == 1] == 0)
+    assert 0.2 < (veils[counts >= 2] > 0).mean() < 0.6
+    assert veils.max() <= 0.15 and veils[veils > 0].min() >= 0.03
+    # One wind: the layers of an image lean the same way (within a few degrees).
+    spread = [np.ptp([l["angle"] for l in d["layers"]]) for d in draws if len(d["layers"]) == 3]
+    assert np.median(spread) < 10
+
+
+def test_layered_rain_is_seeded_and_labelled_rain():
+    img = natural_like(96, 128)
+    a = D.add_rain(img, np.random.default_rng(3), D.sample_rain_layers(np.random.default_rng(4)))
+    b = D.add_rain(img, np.random.default_rng(3), D.sample_rain_layers(np.random.default_rng(4)))
+    assert np.array_equal(a, b) and a.dtype == np.float32 and a.min() >= 0 and a.max() <= 1
+    mix = D.Mix.parse("clean=0,single=1,pair=0,triple=0,noise=0,rain=1,haze=0,layered=1")
+    p1 = D.random_patch([D.to_uint8(img)], 64, np.random.default_rng(5), mix=mix)
+    p2 = D.random_patch([D.to_uint8(img)], 64, np.random.default_rng(5), mix=mix)
+    assert np.array_equal(p1[0], p2[0]) and p1[2].tolist() == [0.0, 1.0, 0.0]
+    classic = D.random_patch([D.to_uint8(img)], 64, np.random.default_rng(5),
+                             mix=D.Mix.parse("clean=0,single=1,pair=0,triple=0,noise=0,rain=1,haze=0"))
+    assert not np.array_equal(p1[0], classic[0])  # layered=1 draws the other synthesis
+
+
+def test_rain_layer_defaults_are_the_classic_streaks():
+    """thick 1, ramp 2, profile box are what a classic parameter set means: the shipped
+    validation set and earlier runs' samples stay exactly as they were."""
+    p = dict(angle=8.0, density=1.5e-3, length=30.0, width=0.5, intensity=0.8)
+    a = D.rain_layer(128, 128, np.random.default_rng(2), p)
+    b = D.rain_layer(128, 128, np.random.default_rng(2), {**p, "thick": 1.0, "ramp": 2.0, "profile": "box"})
+    assert np.array_equal(a, b)
+
+
+def effective_widths(layer: np.ndarray) -> tuple[list[float], list[float]]:
+    """Across vertical streaks, along every 8th row: each run's summed brightness over its
+    peak, i.e. the width of a box of the same area and height (a 1-px line gives ~1), and
+    the peaks."""
+    widths, peaks = [], []
+    for row in layer[::8]:
+        padded = np.concatenate([[False], row > 0.01, [False]])
+        edges = np.flatnonzero(padded[1:] != padded[:-1])
+        for a, b in zip(edges[::2], edges[1::2]):
+            if row[a:b].max() > 0.1:
+                widths.append(float(row[a:b].sum() / row[a:b].max()))
+                peaks.append(float(row[a:b].max()))
+    return widths, peaks
+
+
+def test_wide_soft_streaks_are_wide_and_reach_their_intensity():
+    base = dict(angle=0.0, density=2e-4, length=60.0, width=0.5, intensity=0.5)
+    thin = D.rain_layer(256, 256, np.random.default_rng(6), base)
+    wide = D.rain_layer(256, 256, np.random.default_rng(6), {**base, "thick": 4.0})
+    soft = D.rain_layer(256, 256, np.random.default_rng(6), {**base, "thick": 4.0, "width": 2.0})
+    (w_thin, _), (w_wide, _), (w_soft, _) = (effective_widths(x) for x in (thin, wide, soft))
+    assert np.median(w_thin) <= 2
+    assert 3.5 <= np.median(w_wide) <= 5.5
+    assert np.median(w_soft) > np.median(w_wide) + 1
+    # The normalisation makes a streak's centre its intensity (0.5 x 0.6..1 per streak) at
+    # any width; a thin streak between pixel centres peaks lower (its density spreads over two).
+    for layer, low in ((thin, 0.2), (wide, 0.28), (soft, 0.28)):
+        assert low <= np.median(effective_widths(layer)[1]) <= 0.5
+
+
+def test_cos_profile_is_brightest_in_the_middle_and_ramps_fade_the_ends():
+    p = dict(angle=0.0, density=2e-5, length=80.0, width=0.5, intensity=0.8)
+    for profile, ramp in (("cos", 2.0), ("box", 25.0), ("box", 2.0)):
+        layer = D.rain_layer(300, 300, np.random.default_rng(1), {**p, "profile": profile, "ramp": ramp})
+        assert layer.max() > 0.3
+        col = int(np.argmax(layer.max(0)))
+        # Summed across a band: the streak drifts across columns (its +-3 degree jitter),
+        # and the sum does not depend on where it sits between pixel centres.
+        line = layer[:, max(0, col - 6):col + 7].sum(1)
+        on = np.flatnonzero(line > 0.02)
+        seg = line[on[0]:on[-1] + 1]
+        q = len(seg) // 8
+        ends, middle = max(seg[q], seg[-q - 1]), seg[3 * q:5 * q].mean()  # an eighth in from each end
+        if ramp == 2.0 and profile == "box":
+            assert ends > 0.8 * middle, (profile, ramp)  # the classic plateau
+        else:
+            assert ends < 0.6 * middle, (profile, ramp)
+
+
+@pytest.mark.skipif(not (D.DATA_ROOT / "val" / "kodak24").is_dir(), reason="shared data not available")
+def test_layered_rain_psnr_range():
+    rng = np.random.default_rng(0)
+    ps = []
+    for p in D.list_images(D.DATA_ROOT / "val" / "kodak24")[::3]:
+        clean = D.to_float(D.read_rgb(p))[:256, :256]
+        for _ in range(3):
+            ps.append(D.psnr(D.add_rain(clean, rng, D.sample_rain_layers(rng)), clean))
+    print(f"layered rain: {np.mean(ps):.2f} dB mean, 5-95% {np.percentile(ps, 5):.1f}-{np.percentile(ps, 95):.1f}")
+    assert 20 < np.mean(ps) < 28 and np.percentile(ps, 5) > 13 and np.percentile(ps, 95) < 36
+
+
+# ------------------------------------------------------------------ hard negatives
+
+
+def test_sky_keeps_the_content_below_its_horizon_and_is_smooth_above():
+    img = natural_like(64, 64)
+    rng = np.random.default_rng(2)
+    full = 0
+    for _ in range(40):
+        out = D.add_sky(img, rng)
+        assert out.shape == img.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+        top = out[:4]
+        assert np.abs(np.diff(top, axis=1)).max() < 0.06  # no edges in the sky (the photo's reach 0.2+)
+        if np.array_equal(out[-2:], img[-2:]):
+            continue
+        full += 1  # sky down to the bottom
+        assert np.abs(np.diff(out, axis=1)).max() < 0.06
+    assert 0 < full < 15
+
+
+def test_low_contrast_lowers_contrast_and_never_brightens():
+    img = natural_like(64, 64)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        out = D.add_low_contrast(img, rng)
+        ratio = out.std() / img.std()
+        assert 0.5 < ratio < 0.92
+        assert out.mean() <= img.mean() + 1e-4
+
+
+def test_lines_span_the_crop_and_texture_is_the_same_on_all_channels():
+    img = natural_like(96, 96)
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        out = D.add_lines(img, rng)
+        moved = np.abs(out - img).max(2) > 0.02
+        assert 0 < moved.mean() < 0.7
+        ys, xs = np.nonzero(moved)
+        assert max(np.ptp(ys), np.ptp(xs)) > 80  # long: across the crop, unlike a rain streak
+    tex = D.add_texture(img, rng)
+    ok = ((tex > 0) & (tex < 1)).all(2)  # where nothing was clipped
+    gain = tex[ok] / img[ok]
+    assert ok.mean() > 0.9
+    assert np.allclose(gain[:, 0], gain[:, 1], atol=1e-4) and np.allclose(gain[:, 1], gain[:, 2], atol=1e-4)
+    assert np.abs(gain - 1).max() > 0.05
+
+
+def test_hard_negatives_are_content_and_labels_say_only_what_was_added():
+    img = D.to_uint8(natural_like(160, 200, seed=5))
+    rng = np.random.default_rng(7)
+    plain = D.Mix.parse("clean=1,single=0,pair=0,triple=0")
+    hard = D.Mix.parse("clean=1,single=0,pair=0,triple=0,hardneg=1")
+    for _ in range(6):
+        deg, clean, labels, _ = D.random_patch([img], 64, rng, mix=hard)
+        assert np.array_equal(deg, clean) and labels.tolist() == [0.0, 0.0, 0.0]
+    a = D.random_patch([img], 64, np.random.default_rng(1), mix=plain)
+    b = D.random_patch([img], 64, np.random.default_rng(1), mix=hard)
+    assert not np.array_equal(a[1], b[1])  # the target holds the hard negative
+    noisy = D.Mix.parse("clean=0,single=1,pair=0,triple=0,noise=1,rain=0,haze=0,hardneg=1")
+    deg, clean, labels, _ = D.random_patch([img], 64, rng, mix=noisy)
+    assert labels.tolist() == [1.0, 0.0, 0.0] and not np.array_equal(deg, clean)
+    names = [D.add_hard_negative(natural_like(32, 32), rng)[1] for _ in range(400)]
+    assert {n for ns in names for n in ns} == set(D.HARD_NEGATIVES)
+    assert 0.2 < np.mean([len(ns) == 2 for ns in names]) < 0.4
+
+
 # ------------------------------------------------------------------ haze
 
 
@@ -305,6 +486,21 @@ def test_mix_parses_decoy_and_checks_it():
     assert D.Mix.parse("").decoy == 0.0
     with pytest.raises(ValueError, match="decoy"):
         D.Mix.parse("decoy=1.5")
+    mix = D.Mix.parse("layered=0.7,hardneg=0.2")
+    assert (mix.layered, mix.hardneg, D.Mix.parse("").layered, D.Mix.parse("").hardneg) == (0.7, 0.2, 0.0, 0.0)
+    for bad in ("layered=-0.1", "hardneg=2"):
+        with pytest.raises(ValueError, match=bad.split("=")[0]):
+            D.Mix.parse(bad)
+
+
+def test_options_off_keep_the_samples_of_earlier_runs():
+    """layered=0 and hardneg=0 draw nothing: the batches are those of a mix without them."""
+    imgs = fake_images()
+    old = D.Mix.parse("clean=0.15,single=0.6,pair=0.2,triple=0.05,rain=1.5,decoy=0.3")
+    new = old._replace(layered=0.0, hardneg=0.0)
+    a = next(D.batches(imgs, 4, 32, np.random.default_rng(3), mix=old))
+    b = next(D.batches(imgs, 4, 32, np.random.default_rng(3), mix=new))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 def test_train_patches_with_dataloader():
@@ -356,7 +552,14 @@ def test_valsets_are_deterministic_and_loadable(tmp_path):
         assert np.array_equal(it.input, expect)
     labels = {s: D.load_valset(tmp_path / "a" / s)[0].labels.tolist() for s in MV.SETS}
     assert labels["rain"] == [0, 1, 0] and labels["haze"] == [0, 0, 1] and labels["haze_hsts"] == [0, 0, 1]
+    assert labels["rain_layers"] == labels["rain_indep"] == [0, 1, 0]
     assert labels["clean"] == [0, 0, 0]
+    for it in D.load_valset(tmp_path / "a" / "hardneg"):  # noisy or not, never haze or rain
+        assert it.labels.tolist() in ([0, 0, 0], [1, 0, 0])
+        assert np.array_equal(it.input, it.target) == (it.labels[0] == 0)
+    for s in ("rain_layers", "rain_indep"):
+        for it in D.load_valset(tmp_path / "a" / s):
+            assert not np.array_equal(it.input, it.target)
     clean = D.load_valset(tmp_path / "a" / "clean")
     assert all(np.array_equal(it.input, it.target) for it in clean)
     meta = json.loads((tmp_path / "a" / "haze" / "labels.json").read_text())

@@ -21,6 +21,17 @@ def test_detection_rates_count_present_types_and_clean_images():
     assert E.detection_rates(clean, quiet, names) == {"clean_all_below_0.5": 0.75}
 
 
+def test_spurious_shares_count_absent_types_above_the_threshold():
+    names = ["noise", "rain", "haze"]
+    labels = np.array([[1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 0, 1]], np.float32)
+    probs = np.array([[1.0, 0.31, 0.0], [1.0, 0.0, 0.3], [0.9, 0.0, 0.72], [0.35, 0.0, 0.9]])
+    got = E.spurious_shares(labels, probs, names)
+    # noise absent only in row 3 (0.35); rain absent everywhere, high in row 0; haze absent
+    # in rows 0-2, high in row 2 only (0.3 itself is not above the threshold); a present
+    # type never counts, however high.
+    assert got == {"noise": 1.0, "rain": 0.25, "haze": 1 / 3, "any": 0.75}
+
+
 def write_valset(folder, names, labels):
     rng = np.random.default_rng(0)
     for sub in ("input", "target"):
@@ -50,3 +61,26 @@ def test_per_source_subset_reports_each_dataset_and_detection_on_all(tmp_path):
     assert 0.0 <= rows["noise25"]["detection_all"]["noise"] <= 1.0
     means = [rows[s]["model"]["psnr"] for s in ("kodak24", "mcmaster")]
     assert abs(rows["noise25"]["model"]["psnr"] - np.mean(means)) < 1e-9
+
+
+def test_spurious_share_is_reported_per_set_and_on_every_image(tmp_path):
+    """On a tiny noisy set the table's spurious share is the share of images whose rain or
+    haze probability is above 0.3, over the restored images, and over all of them when
+    only a subset is restored."""
+    model = tmp_path / "tiny.safetensors"
+    export(AllInOne(get_config("tiny")).eval(), model)
+    names = [f"kodak24-{i}" for i in range(4)]
+    write_valset(tmp_path / "sets" / "noise15", names, [1.0, 0.0, 0.0])
+    out = tmp_path / "eval.json"
+    E.main(["--model", str(model), "--valsets", str(tmp_path / "sets"), "--sets", "noise15", "--json", str(out)])
+    res = json.loads(out.read_text())
+    probs = np.array([r["probs"] for r in res["images"]["noise15"]])
+    s = res["summary"][0]
+    assert s["spurious"]["any"] == float(((probs[:, 1] > 0.3) | (probs[:, 2] > 0.3)).mean())
+    assert s["spurious"]["haze"] == float((probs[:, 2] > 0.3).mean())
+    assert "noise" not in s["spurious"]  # present in every image: never spurious
+    E.main(["--model", str(model), "--valsets", str(tmp_path / "sets"), "--sets", "noise15", "--limit", "1",
+            "--json", str(out)])
+    sub = json.loads(out.read_text())["summary"][0]
+    assert sub["n"] == 1 and sub["detection_all"]["n"] == 4
+    assert sub["detection_all"]["spurious_any"] == s["spurious"]["any"]

@@ -239,3 +239,45 @@ def test_repeating_a_fresh_schedule_command_resumes_its_schedule(tmp_path):
 
     other = run(tmp_path, tmp_path / "r", "--init", str(init), "--fresh-schedule", "3", "--stop-after", "1")
     assert (other["args"]["sched_start"], other["args"]["iters"]) == (8, 11)
+
+
+def test_jitter_probs_moves_absent_types_up_and_present_types_down_within_the_span():
+    torch.manual_seed(0)
+    probs = torch.tensor([[0.9, 0.05, 0.2], [0.99, 0.0, 0.7], [0.1, 0.95, 0.01]]).repeat(200, 1)
+    labels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).repeat(200, 1)
+    assert T.jitter_probs(probs, labels, 0.0, 0.6) is probs  # off: no draws, no change
+    out = T.jitter_probs(probs, labels, 1.0, 0.6)
+    absent, present = labels < 0.5, labels > 0.5
+    assert torch.all(out[absent] >= probs[absent]) and torch.all(out[absent] <= torch.clamp(probs[absent], min=0.6))
+    assert torch.all(out[present] <= probs[present]) and torch.all(out[present] >= torch.clamp(probs[present], max=0.4))
+    assert out[absent].max() > 0.55 and out[present].min() < 0.45  # the whole span is used
+    assert out[1::3, 2].eq(torch.clamp(out[1::3, 2], min=0.7)).all()  # a high wrong guess stays as high
+    half = T.jitter_probs(probs, labels, 0.5, 0.6)
+    rows_changed = (half != probs).any(1).float().mean().item()
+    assert 0.4 < rows_changed < 0.6
+
+
+def test_prob_jitter_reaches_the_restorer_and_is_kept_on_resume(tmp_path, monkeypatch):
+    """Every sample a decoy (rain told 0) and every sample jittered: the restorer sees rain
+    probabilities spread over [0, span], never above it; the setting survives a resume."""
+    from training import model as M
+
+    seen = []
+    forward = M.Restorer.forward
+
+    def spy(self, img, probs):
+        seen.append(probs.detach().clone())
+        return forward(self, img, probs)
+
+    monkeypatch.setattr(M.Restorer, "forward", spy)
+    write_train_root(tmp_path / "data", size=48)
+    mix = "clean=0.5,single=0.5,pair=0,triple=0,noise=1,rain=0,haze=0,decoy=1"
+    ck = run(tmp_path, tmp_path / "j", "--iters", "6", "--stop-after", "4", "--part", "restorer",
+             "--gt-label-share", "0", "--mix", mix, "--prob-jitter", "1", "--jitter-span", "0.6")
+    rain = torch.cat(seen)[:, 1]
+    assert torch.all((rain >= 0) & (rain <= 0.6)) and rain.max() > 0.05
+    assert (ck["args"]["prob_jitter"], ck["args"]["jitter_span"]) == (1.0, 0.6)
+    seen.clear()
+    resumed = run(tmp_path, tmp_path / "j")
+    assert resumed["iteration"] == 6 and resumed["args"]["prob_jitter"] == 1.0
+    assert torch.cat(seen)[:, 1].max() > 0.05
