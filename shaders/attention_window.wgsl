@@ -47,7 +47,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     for (var e = 0u; e < QMAX; e = e + 1u) {
         q[e] = f32(qkv[(qb + min(e, p.d - 1u)) * hw + pix]) * inv_alpha;
     }
-    var m = -3.4028235e38;
+    var m = -3.40282346e38;
     var l = 0.0;
     var acc: array<f32, CH>;
     for (var e = 0u; e < CH; e = e + 1u) {
