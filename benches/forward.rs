@@ -37,10 +37,13 @@ sys.path.insert(0, ".")
 from training.graph import load_model_file, run_function
 path, h, w, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 doc, tensors = load_model_file(path)
-S = int(doc["prompt"]["crop"])
+k = len(doc["degradations"])
+S = int(doc["prompt"]["crop"]) if k else 0
 img = torch.rand(1, 3, h, w)
-probs = torch.rand(1, len(doc["degradations"]), 1, 1)
-crop = torch.rand(1, 3, S, S)
+inputs = {"image": img}
+if k:
+    inputs["probs"] = torch.rand(1, k, 1, 1)
+crop = torch.rand(1, 3, max(S, 1), max(S, 1))
 def timeit(f):
     f()
     ts = []
@@ -48,8 +51,8 @@ def timeit(f):
         t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
     ts.sort(); return ts[len(ts) // 2]
 with torch.inference_mode():
-    r = timeit(lambda: run_function(doc, tensors, "restore", {"image": img, "probs": probs}))
-    c = timeit(lambda: run_function(doc, tensors, "classify", {"crop": crop}))
+    r = timeit(lambda: run_function(doc, tensors, "restore", inputs))
+    c = timeit(lambda: run_function(doc, tensors, "classify", {"crop": crop})) if k else 0.0
 print(json.dumps({"restore_s": r, "classify_crop_s": c, "threads": torch.get_num_threads()}))
 "#;
 
@@ -83,7 +86,7 @@ fn main() {
         let r = memory_report(
             &model,
             "restore",
-            &[Shape::new(3, mh, mw), Shape::new(k, 1, 1)],
+            &model.restore_inputs(mh, mw),
             wgpu_restore::Precision::F32,
         )
         .unwrap();
@@ -126,38 +129,39 @@ fn main() {
             })
             .collect(),
     );
-    let crop_side = model.doc.prompt.as_ref().map(|p| p.crop).unwrap_or(128);
-    let crop = image(crop_side, crop_side);
-    let _ = rt
-        .run_function(&model, "classify", std::slice::from_ref(&crop))
-        .unwrap();
-    let classify_s = median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                let _ = rt
-                    .run_function(&model, "classify", std::slice::from_ref(&crop))
-                    .unwrap();
-                t.elapsed().as_secs_f64()
-            })
-            .collect(),
-    );
     println!(
         "wgpu restore {w}x{h}: {:.3} s (median of {runs})",
         restore_s
     );
-    println!(
-        "wgpu classify one {crop_side}x{crop_side} crop: {:.3} s",
-        classify_s
-    );
+    // A model without a Prompt Net (an imported Restormer or PromptIR) has no classify.
+    let classify_s = match &model.doc.prompt {
+        Some(p) => {
+            let crop = image(p.crop, p.crop);
+            let run = || {
+                rt.run_function(&model, "classify", std::slice::from_ref(&crop))
+                    .unwrap()
+            };
+            run();
+            let s = median(
+                (0..runs)
+                    .map(|_| {
+                        let t = Instant::now();
+                        run();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .collect(),
+            );
+            println!("wgpu classify one {0}x{0} crop: {s:.3} s", p.crop);
+            s
+        }
+        None => 0.0,
+    };
 
-    let (_, timings) = rt
-        .profile_function(
-            &model,
-            "restore",
-            &[img.clone(), Tensor::new(Shape::new(k, 1, 1), probs.clone())],
-        )
-        .unwrap();
+    let mut inputs = vec![img.clone()];
+    if k > 0 {
+        inputs.push(Tensor::new(Shape::new(k, 1, 1), probs.clone()));
+    }
+    let (_, timings) = rt.profile_function(&model, "restore", &inputs).unwrap();
     if timings.is_empty() {
         println!("per-op times: the adapter has no timestamp queries");
     } else {
@@ -203,11 +207,18 @@ fn main() {
                 "pytorch ({} threads) restore {w}x{h}: {pr:.3} s, classify one crop: {pc:.3} s",
                 v["threads"]
             );
-            println!(
-                "ratio wgpu/pytorch: restore {:.2}x, classify {:.2}x (below 1 means wgpu is faster)",
-                restore_s / pr,
-                classify_s / pc
-            );
+            if k > 0 {
+                println!(
+                    "ratio wgpu/pytorch: restore {:.2}x, classify {:.2}x (below 1 means wgpu is faster)",
+                    restore_s / pr,
+                    classify_s / pc
+                );
+            } else {
+                println!(
+                    "ratio wgpu/pytorch: restore {:.2}x (below 1 means wgpu is faster)",
+                    restore_s / pr
+                );
+            }
         }
         Ok(o) => println!(
             "pytorch comparison failed: {}",

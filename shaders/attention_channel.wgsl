@@ -8,25 +8,37 @@
 // `softmax_rows`: sums the chunks, divides by the norms, scales by the temperature and
 //   takes the row softmax, one thread per row of A;
 // `apply`: out = A v, PX quads x MB rows of a head per thread, A the same for the workgroup.
+// Each dispatch covers a run of heads (all of them, usually; fewer when the value is split
+// into segments too large for one binding): q, k and v are bound separately and the
+// offsets say where the run's first head starts in each binding. The scratch is indexed
+// by the head's number in the whole node.
 
 struct Params {
     c: u32,
     n: u32,        // pixels, H * W
-    heads: u32,
+    heads: u32,    // heads of the node
     d: u32,        // c / heads
     pitch4: u32,   // plane pitch / 4
     chunks: u32,   // pixel chunks of the gram pass
     chunk4: u32,   // quads per chunk
     blocks: u32,   // ceil(d / IB): entry blocks per side
+    head0: u32,    // first head of this dispatch
+    n_heads: u32,  // heads of this dispatch
+    q_off: u32,    // channel of q's binding where head0's q starts
+    k_off: u32,
+    v_off: u32,
+    o_off: u32,    // channel of dst's binding where head0's output starts
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<S4>;
-@group(0) @binding(2) var<storage, read> temperature: array<S>;
-@group(0) @binding(3) var<storage, read_write> norms: array<f32>;     // 2c
-@group(0) @binding(4) var<storage, read_write> partial: array<f32>;   // chunks * heads * d * d
-@group(0) @binding(5) var<storage, read_write> attn: array<f32>;      // heads * d * d
-@group(0) @binding(6) var<storage, read_write> dst: array<S4>;
+@group(0) @binding(1) var<storage, read> qs: array<S4>;
+@group(0) @binding(2) var<storage, read> ks: array<S4>;
+@group(0) @binding(3) var<storage, read> vs: array<S4>;
+@group(0) @binding(4) var<storage, read> temperature: array<S>;
+@group(0) @binding(5) var<storage, read_write> norms: array<f32>;     // 2c
+@group(0) @binding(6) var<storage, read_write> partial: array<f32>;   // chunks * heads * d * d
+@group(0) @binding(7) var<storage, read_write> attn: array<f32>;      // heads * d * d
+@group(0) @binding(8) var<storage, read_write> dst: array<S4>;
 
 const IB: u32 = 4u;
 const PX: u32 = 4u;
@@ -34,15 +46,23 @@ const MB: u32 = 8u;
 
 var<workgroup> red: array<f32, 1024>;   // 64 threads x IB * IB
 
-// Quad t of plane `row`, with the lanes past the last pixel zeroed.
-fn quad(row: u32, t: u32) -> vec4<f32> {
-    let v = vec4<f32>(qkv[row * p.pitch4 + t]);
+// Lanes of quad t past the last pixel, zeroed.
+fn mask(v: vec4<f32>, t: u32) -> vec4<f32> {
     let first = t * 4u;
     if (first + 4u <= p.n) {
         return v;
     }
     let lane = vec4<u32>(first, first + 1u, first + 2u, first + 3u);
     return select(vec4<f32>(0.0), v, lane < vec4<u32>(p.n));
+}
+
+// Quad t of row `row` of the q (k) binding, masked.
+fn qquad(row: u32, t: u32) -> vec4<f32> {
+    return mask(vec4<f32>(qs[row * p.pitch4 + t]), t);
+}
+
+fn kquad(row: u32, t: u32) -> vec4<f32> {
+    return mask(vec4<f32>(ks[row * p.pitch4 + t]), t);
 }
 
 // Sums red[li * width + k] over the 64 threads into red[k], k < width.
@@ -61,19 +81,27 @@ fn reduce(li: u32, width: u32) {
 @compute @workgroup_size(64)
 fn l2norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let row = linear_wg(wid, nwg);
+    // Rows of this dispatch: its heads' q rows, then their k rows.
+    let r = linear_wg(wid, nwg);
+    let hd = p.n_heads * p.d;
     let quads = (p.n + 3u) / 4u;
     var s = vec4<f32>(0.0);
-    if (row < 2u * p.c) {
+    if (r < 2u * hd) {
         for (var t = li; t < quads; t = t + 64u) {
-            let v = quad(row, t);
+            var v: vec4<f32>;
+            if (r < hd) {
+                v = qquad(p.q_off + r, t);
+            } else {
+                v = kquad(p.k_off + r - hd, t);
+            }
             s = fma(v, v, s);
         }
     }
     red[li] = s.x + s.y + s.z + s.w;
     reduce(li, 1u);
-    if (li == 0u && row < 2u * p.c) {
-        norms[row] = max(sqrt(red[0]), 1e-12);
+    if (li == 0u && r < 2u * hd) {
+        let global = select(p.c + p.head0 * p.d + r - hd, p.head0 * p.d + r, r < hd);
+        norms[global] = max(sqrt(red[0]), 1e-12);
     }
 }
 
@@ -83,12 +111,13 @@ fn gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let chunk = wid.x;
     let jb = wid.y % p.blocks;
     let ib = (wid.y / p.blocks) % p.blocks;
-    let h = wid.y / (p.blocks * p.blocks);
+    let hl = wid.y / (p.blocks * p.blocks);   // head within the dispatch
+    let h = p.head0 + hl;
     var qrow: array<u32, IB>;
     var krow: array<u32, IB>;
     for (var a = 0u; a < IB; a = a + 1u) {
-        qrow[a] = h * p.d + min(ib * IB + a, p.d - 1u);
-        krow[a] = p.c + h * p.d + min(jb * IB + a, p.d - 1u);
+        qrow[a] = p.q_off + hl * p.d + min(ib * IB + a, p.d - 1u);
+        krow[a] = p.k_off + hl * p.d + min(jb * IB + a, p.d - 1u);
     }
     var acc: array<vec4<f32>, 16>;   // IB * IB
     for (var e = 0u; e < IB * IB; e = e + 1u) { acc[e] = vec4<f32>(0.0); }
@@ -98,8 +127,8 @@ fn gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var qv: array<vec4<f32>, IB>;
         var kv: array<vec4<f32>, IB>;
         for (var a = 0u; a < IB; a = a + 1u) {
-            qv[a] = quad(qrow[a], t);
-            kv[a] = quad(krow[a], t);
+            qv[a] = qquad(qrow[a], t);
+            kv[a] = kquad(krow[a], t);
         }
         for (var a = 0u; a < IB; a = a + 1u) {
             for (var b = 0u; b < IB; b = b + 1u) {
@@ -125,8 +154,8 @@ fn gram(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 @compute @workgroup_size(64)
 fn softmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) li: u32) {
-    let row = linear_wg(wid, nwg) * 64u + li;
-    if (row >= p.heads * p.d) { return; }
+    let row = p.head0 * p.d + linear_wg(wid, nwg) * 64u + li;
+    if (row >= (p.head0 + p.n_heads) * p.d) { return; }
     let h = row / p.d;
     let i = row % p.d;
     let scale = f32(temperature[h]) / norms[h * p.d + i];
@@ -162,7 +191,8 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     let quads = p.pitch4;
     if (t0 >= quads) { return; }
     let rows_per_head = (p.d + MB - 1u) / MB;
-    let h = wid.y / rows_per_head;
+    let hl = wid.y / rows_per_head;   // head within the dispatch
+    let h = p.head0 + hl;
     let i0 = (wid.y % rows_per_head) * MB;
     var cols: array<u32, PX>;
     for (var q = 0u; q < PX; q = q + 1u) { cols[q] = min(t0 + q, quads - 1u); }
@@ -170,10 +200,10 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     for (var r = 0u; r < MB; r = r + 1u) { arow[r] = (h * p.d + min(i0 + r, p.d - 1u)) * p.d; }
     var acc: array<vec4<f32>, 32>;   // MB * PX
     for (var e = 0u; e < MB * PX; e = e + 1u) { acc[e] = vec4<f32>(0.0); }
-    let vbase = 2u * p.c + h * p.d;
+    let vbase = p.v_off + hl * p.d;
     for (var j = 0u; j < p.d; j = j + 1u) {
         var vv: array<vec4<f32>, PX>;
-        for (var q = 0u; q < PX; q = q + 1u) { vv[q] = vec4<f32>(qkv[(vbase + j) * p.pitch4 + cols[q]]); }
+        for (var q = 0u; q < PX; q = q + 1u) { vv[q] = vec4<f32>(vs[(vbase + j) * p.pitch4 + cols[q]]); }
         for (var r = 0u; r < MB; r = r + 1u) {
             let a = vec4<f32>(attn[arow[r] + j]);
             for (var q = 0u; q < PX; q = q + 1u) {
@@ -187,7 +217,7 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
         for (var q = 0u; q < PX; q = q + 1u) {
             let t = t0 + q;
             if (t >= quads) { break; }
-            dst[(h * p.d + i) * p.pitch4 + t] = S4(acc[r * PX + q]);
+            dst[(p.o_off + hl * p.d + i) * p.pitch4 + t] = S4(acc[r * PX + q]);
         }
     }
 }

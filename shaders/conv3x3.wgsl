@@ -7,22 +7,33 @@
 // dense, QN = 4 quads of one row x CB = 4 output channels per thread.
 // Measured on lavapipe (481x321 input, small model levels): dense 10-14 GFLOP/s, 2-8x the
 // general kernel of conv.wgsl.
+// Channels come in chunks that lie in one segment of each value (segments.rs): the
+// offsets say where a chunk starts in each binding, c0/ci0 where it starts in the weights;
+// a dense convolution over several input chunks adds the later ones to the first's result.
 
 struct Params {
-    cin: u32,
+    cin: u32,       // input channels of the chunk (dense)
     h: u32,
     w: u32,
-    cout: u32,
+    cout: u32,      // output channels of the chunk
     has_bias: u32,
     pitch: u32,     // plane pitch of input and output (same size)
     half: u32,      // dw3x3_gelu_gate: m, the channel offset of the gate's second half
+    c0: u32,        // first output channel of the chunk (weight row, bias index)
+    ci0: u32,       // dense: first input channel of the chunk (weight column)
+    cin_all: u32,   // dense: input channels of the whole value (weight row length / 9)
+    x_off: u32,     // channel of src's binding where the chunk starts
+    x2_off: u32,    // dw3x3_gelu_gate: channel of src2's binding for the second half
+    o_off: u32,     // channel of dst's binding where the chunk starts
+    accumulate: u32,  // dense: 1 to add to dst (a later input chunk)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<S>;
-@group(0) @binding(2) var<storage, read> weight: array<S>;
-@group(0) @binding(3) var<storage, read> bias: array<S>;
-@group(0) @binding(4) var<storage, read_write> dst: array<S>;
+@group(0) @binding(2) var<storage, read> src2: array<S>;   // dw3x3_gelu_gate's second half
+@group(0) @binding(3) var<storage, read> weight: array<S>;
+@group(0) @binding(4) var<storage, read> bias: array<S>;
+@group(0) @binding(5) var<storage, read_write> dst: array<S>;
 
 // Pixel x of the row starting at `row`, zero outside [0, w).
 fn px(row: u32, x: i32) -> f32 {
@@ -30,19 +41,33 @@ fn px(row: u32, x: i32) -> f32 {
     return select(0.0, f32(src[row + u32(clamp(x, 0, i32(p.w) - 1))]), inside);
 }
 
-// The three shifted quads (x0-1.., x0.., x0+1..) of row y of plane `base`, zero outside.
+fn px2(row: u32, x: i32) -> f32 {
+    let inside = x >= 0 && x < i32(p.w);
+    return select(0.0, f32(src2[row + u32(clamp(x, 0, i32(p.w) - 1))]), inside);
+}
+
+fn taps(a: f32, b: f32, c: f32, d: f32, e: f32, f: f32) -> array<vec4<f32>, 3> {
+    return array<vec4<f32>, 3>(vec4<f32>(a, b, c, d), vec4<f32>(b, c, d, e), vec4<f32>(c, d, e, f));
+}
+
+const ZERO_TAPS = array<vec4<f32>, 3>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+
+// The three shifted quads (x0-1.., x0.., x0+1..) of row y of plane `base` of src (of src2
+// for row_taps2), zero outside.
 fn row_taps(base: u32, y: i32, x0: i32) -> array<vec4<f32>, 3> {
     if (y < 0 || y >= i32(p.h)) {
-        return array<vec4<f32>, 3>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+        return ZERO_TAPS;
     }
-    let row = base + u32(y) * p.w;
-    let a = px(row, x0 - 1);
-    let b = px(row, x0);
-    let c = px(row, x0 + 1);
-    let d = px(row, x0 + 2);
-    let e = px(row, x0 + 3);
-    let f = px(row, x0 + 4);
-    return array<vec4<f32>, 3>(vec4<f32>(a, b, c, d), vec4<f32>(b, c, d, e), vec4<f32>(c, d, e, f));
+    let r = base + u32(y) * p.w;
+    return taps(px(r, x0 - 1), px(r, x0), px(r, x0 + 1), px(r, x0 + 2), px(r, x0 + 3), px(r, x0 + 4));
+}
+
+fn row_taps2(base: u32, y: i32, x0: i32) -> array<vec4<f32>, 3> {
+    if (y < 0 || y >= i32(p.h)) {
+        return ZERO_TAPS;
+    }
+    let r = base + u32(y) * p.w;
+    return taps(px2(r, x0 - 1), px2(r, x0), px2(r, x0 + 1), px2(r, x0 + 2), px2(r, x0 + 3), px2(r, x0 + 4));
 }
 
 // Stores the lanes of quad `v` at row y, pixels x0.. that lie inside the row.
@@ -54,15 +79,24 @@ fn store_quad(base: u32, y: u32, x0: u32, v: vec4<f32>) {
 
 const RQ: u32 = 4u;
 
-// Depthwise: grid x over quads of a row, y over blocks of RQ rows, z over channels.
+// Quads per row.
+fn row_quads() -> u32 {
+    return (p.w + 3u) / 4u;
+}
+
+// Depthwise: threads numbered over (block of RQ rows, quad), so a narrow image still fills
+// the workgroup; grid x (and y past the device limit) over those, z over channels.
 @compute @workgroup_size(64)
-fn dw3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let q = wid.x * 64u + li;
-    if (q * 4u >= p.w) { return; }
+fn dw3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+    let t = (wid.y * nwg.x + wid.x) * 64u + li;
+    let rq = row_quads();
+    let y0 = (t / rq) * RQ;
+    if (y0 >= p.h) { return; }
+    let q = t % rq;
     let x0 = i32(q * 4u);
-    let y0 = wid.y * RQ;
-    let c = wid.z;
-    let base = c * p.pitch;
+    let c = p.c0 + wid.z;
+    let base = (p.x_off + wid.z) * p.pitch;
     var w: array<f32, 9>;
     for (var i = 0u; i < 9u; i = i + 1u) { w[i] = f32(weight[c * 9u + i]); }
     var b = 0.0;
@@ -81,20 +115,24 @@ fn dw3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
             }
         }
     }
+    let obase = (p.o_off + wid.z) * p.pitch;
     for (var r = 0u; r < RQ; r = r + 1u) {
-        if (y0 + r < p.h) { store_quad(base, y0 + r, q * 4u, acc[r]); }
+        if (y0 + r < p.h) { store_quad(obase, y0 + r, q * 4u, acc[r]); }
     }
 }
 
 // Depthwise over 2m channels fused with the gate: out[c] = gelu(dw[c]) * dw[c + m].
 // Grid as dw3x3, z over the m output channels.
 @compute @workgroup_size(64)
-fn dw3x3_gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let q = wid.x * 64u + li;
-    if (q * 4u >= p.w) { return; }
+fn dw3x3_gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) li: u32) {
+    let t = (wid.y * nwg.x + wid.x) * 64u + li;
+    let rq = row_quads();
+    let y0 = (t / rq) * RQ;
+    if (y0 >= p.h) { return; }
+    let q = t % rq;
     let x0 = i32(q * 4u);
-    let y0 = wid.y * RQ;
-    let c = wid.z;
+    let c = p.c0 + wid.z;
     let c2 = c + p.half;
     var wa: array<f32, 9>;
     var wb: array<f32, 9>;
@@ -110,8 +148,8 @@ fn dw3x3_gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     for (var r = 0u; r < RQ; r = r + 1u) { a[r] = vec4<f32>(ba); b[r] = vec4<f32>(bb); }
     for (var i = 0u; i < RQ + 2u; i = i + 1u) {
         let y = i32(y0 + i) - 1;
-        let ta = row_taps(c * p.pitch, y, x0);
-        let tb = row_taps(c2 * p.pitch, y, x0);
+        let ta = row_taps((p.x_off + wid.z) * p.pitch, y, x0);
+        let tb = row_taps2((p.x2_off + wid.z) * p.pitch, y, x0);
         for (var ky = 0u; ky < 3u; ky = ky + 1u) {
             let r = i32(i) - i32(ky);
             if (r >= 0 && r < i32(RQ)) {
@@ -124,7 +162,9 @@ fn dw3x3_gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         }
     }
     for (var r = 0u; r < RQ; r = r + 1u) {
-        if (y0 + r < p.h) { store_quad(c * p.pitch, y0 + r, q * 4u, gelu(a[r]) * b[r]); }
+        if (y0 + r < p.h) {
+            store_quad((p.o_off + wid.z) * p.pitch, y0 + r, q * 4u, gelu(a[r]) * b[r]);
+        }
     }
 }
 
@@ -132,24 +172,30 @@ const QN: u32 = 4u;
 const CB: u32 = 4u;
 
 // Dense: each thread computes QN consecutive quads of one output row for CB output
-// channels; per input channel and kernel row it reads the 4*QN + 2 pixels once. Grid x over
-// groups of QN*64 quads of a row, y over rows, z over blocks of CB output channels.
+// channels; per input channel and kernel row it reads the 4*QN + 2 pixels once. Threads are
+// numbered over (row, group of QN quads); grid x (and y past the device limit) over those,
+// z over blocks of CB output channels.
 @compute @workgroup_size(64)
-fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let q0 = (wid.x * 64u + li) * QN;
-    if (q0 * 4u >= p.w) { return; }
+fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+    let t = (wid.y * nwg.x + wid.x) * 64u + li;
+    let groups = (row_quads() + QN - 1u) / QN;
+    let y = t / groups;
+    if (y >= p.h) { return; }
+    let q0 = (t % groups) * QN;
     let x0 = i32(q0 * 4u);
-    let y = wid.y;
     let co0 = wid.z * CB;
     var wrow: array<u32, CB>;
-    for (var j = 0u; j < CB; j = j + 1u) { wrow[j] = min(co0 + j, p.cout - 1u) * p.cin * 9u; }
+    for (var j = 0u; j < CB; j = j + 1u) {
+        wrow[j] = ((p.c0 + min(co0 + j, p.cout - 1u)) * p.cin_all + p.ci0) * 9u;
+    }
     var acc: array<vec4<f32>, 16>;   // CB * QN
     for (var i = 0u; i < CB * QN; i = i + 1u) { acc[i] = vec4<f32>(0.0); }
     for (var ci = 0u; ci < p.cin; ci = ci + 1u) {
         for (var ky = 0u; ky < 3u; ky = ky + 1u) {
             let iy = i32(y + ky) - 1;
             if (iy < 0 || iy >= i32(p.h)) { continue; }
-            let row = ci * p.pitch + u32(iy) * p.w;
+            let row = (p.x_off + ci) * p.pitch + u32(iy) * p.w;
             var v: array<f32, 18>;   // 4 * QN + 2
             for (var i = 0; i < 18; i = i + 1) { v[i] = px(row, x0 - 1 + i); }
             for (var i = 0u; i < QN; i = i + 1u) {
@@ -169,10 +215,18 @@ fn conv3x3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     for (var j = 0u; j < CB; j = j + 1u) {
         let co = co0 + j;
         if (co >= p.cout) { break; }
+        let ob = (p.o_off + co) * p.pitch;
         var b = 0.0;
-        if (p.has_bias != 0u) { b = f32(bias[co]); }
+        if (p.has_bias != 0u && p.accumulate == 0u) { b = f32(bias[p.c0 + co]); }
         for (var i = 0u; i < QN; i = i + 1u) {
-            store_quad(co * p.pitch, y, (q0 + i) * 4u, acc[j * QN + i] + b);
+            var v = acc[j * QN + i] + b;
+            if (p.accumulate != 0u) {
+                let x = (q0 + i) * 4u;
+                for (var e = 0u; e < 4u; e = e + 1u) {
+                    if (x + e < p.w) { v[e] = v[e] + f32(dst[ob + y * p.w + x + e]); }
+                }
+            }
+            store_quad(ob, y, (q0 + i) * 4u, v);
         }
     }
 }

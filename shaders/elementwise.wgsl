@@ -1,10 +1,13 @@
-// Elementwise ops over whole values, 4 elements per thread: add, weighted_add, relu,
-// sigmoid, and gelu_gate (exact erf GELU). The plane padding is processed like any
-// element; nothing reads it as a pixel.
+// Elementwise ops, 4 elements per thread, over one chunk of whole channels (padding
+// included: nothing reads it as a pixel): add, weighted_add, relu, sigmoid, and gelu_gate
+// (exact erf GELU of the first half times the second half). Each operand is bound as the
+// segment holding the chunk; the offsets say where the chunk starts in it.
 
 struct Params {
-    n4: u32,     // output length / 4 (always whole: planes are padded to 4)
-    half4: u32,  // gelu_gate: offset of the second half (m * pitch / 4)
+    n4: u32,     // quads in the chunk: channels * pitch / 4
+    a_off: u32,  // offset of the chunk in a's binding, in quads
+    b_off: u32,  // in b's (gelu_gate: the second half's channels)
+    o_off: u32,  // in dst's
     wa: f32,     // weighted_add: out = wa * a + wb * b
     wb: f32,
 }
@@ -23,7 +26,7 @@ fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
        @builtin(local_invocation_index) li: u32) {
     let i = thread_index(wid, nwg, li);
     if (i >= p.n4) { return; }
-    dst[i] = S4(ld(a[i]) + ld(b[i]));
+    dst[p.o_off + i] = S4(ld(a[p.a_off + i]) + ld(b[p.b_off + i]));
 }
 
 @compute @workgroup_size(256)
@@ -31,7 +34,7 @@ fn weighted_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
                 @builtin(local_invocation_index) li: u32) {
     let i = thread_index(wid, nwg, li);
     if (i >= p.n4) { return; }
-    dst[i] = S4(p.wa * ld(a[i]) + p.wb * ld(b[i]));
+    dst[p.o_off + i] = S4(p.wa * ld(a[p.a_off + i]) + p.wb * ld(b[p.b_off + i]));
 }
 
 @compute @workgroup_size(256)
@@ -39,7 +42,7 @@ fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) li: u32) {
     let i = thread_index(wid, nwg, li);
     if (i >= p.n4) { return; }
-    dst[i] = S4(max(ld(a[i]), vec4<f32>(0.0)));
+    dst[p.o_off + i] = S4(max(ld(a[p.a_off + i]), vec4<f32>(0.0)));
 }
 
 @compute @workgroup_size(256)
@@ -47,17 +50,18 @@ fn sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
            @builtin(local_invocation_index) li: u32) {
     let i = thread_index(wid, nwg, li);
     if (i >= p.n4) { return; }
-    let x = ld(a[i]);
+    let x = ld(a[p.a_off + i]);
     // Stable in both tails: exp of a non-positive number only.
     let e = exp(-abs(x));
-    dst[i] = S4(select(e / (1.0 + e), 1.0 / (1.0 + e), x >= vec4<f32>(0.0)));
+    dst[p.o_off + i] = S4(select(e / (1.0 + e), 1.0 / (1.0 + e), x >= vec4<f32>(0.0)));
 }
 
-// x has 2m channels; out = gelu(x[:m]) * x[m:], planes of equal pitch.
+// x has 2m channels; out = gelu(x[:m]) * x[m:]: a is bound at the first half, b at the
+// second (planes of equal pitch).
 @compute @workgroup_size(256)
 fn gelu_gate(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32) {
     let i = thread_index(wid, nwg, li);
     if (i >= p.n4) { return; }
-    dst[i] = S4(gelu(ld(a[i])) * ld(a[i + p.half4]));
+    dst[p.o_off + i] = S4(gelu(ld(a[p.a_off + i])) * ld(b[p.b_off + i]));
 }

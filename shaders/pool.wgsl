@@ -12,6 +12,8 @@ struct Params {
     pad: u32,
     ipitch: u32,
     opitch: u32,
+    a_off: u32,     // global_avg_pool: channel of src's binding where the chunk starts
+    c0: u32,        // global_avg_pool: first channel of the chunk in the output
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -54,7 +56,7 @@ fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     var s = 0.0;
     if (c < p.c) {
         for (var i = li; i < hw; i = i + 256u) {
-            s = s + f32(src[c * p.ipitch + i]);
+            s = s + f32(src[(p.a_off + c) * p.ipitch + i]);
         }
     }
     partial[li] = s;
@@ -66,6 +68,6 @@ fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         workgroupBarrier();
     }
     if (li == 0u && c < p.c) {
-        dst[c * p.opitch] = S(partial[0] / f32(hw));
+        dst[(p.c0 + c) * p.opitch] = S(partial[0] / f32(hw));
     }
 }

@@ -11,6 +11,8 @@ struct Params {
     scale_w: f32,   // iw / ow
     ipitch: u32,
     opitch: u32,
+    a_off: u32,     // channel of src's binding where the dispatch's channels start
+    o_off: u32,     // channel of dst's binding likewise
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,10 +41,10 @@ fn bilinear(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let l0h = 1.0 - l1h;
     let l1w = wr - f32(w1);
     let l0w = 1.0 - l1w;
-    let base = c * p.ipitch;
+    let base = (p.a_off + c) * p.ipitch;
     let r0 = base + h1 * p.iw;
     let r1 = base + (h1 + h1p) * p.iw;
-    dst[c * p.opitch + oy * p.ow + ox] = S(
+    dst[(p.o_off + c) * p.opitch + oy * p.ow + ox] = S(
         l0h * (l0w * f32(src[r0 + w1]) + l1w * f32(src[r0 + w1 + w1p]))
       + l1h * (l0w * f32(src[r1 + w1]) + l1w * f32(src[r1 + w1 + w1p])));
 }

@@ -215,8 +215,25 @@ pub async fn restore_ensemble_cancellable_async(
     Ok(Some((mean, report)))
 }
 
+/// Refuses a result with NaN or infinite values. The encoders write NaN as 0, so such a
+/// restoration would be saved as a black (or partly black) image with a success status;
+/// the loader refuses non-finite weights, so what is left is a forward that overflows f32
+/// (weights too large for the activations they meet, a wrongly converted model). `what`
+/// names the result: "the restored image", "the degradation probabilities".
+pub fn check_finite(what: &str, data: &[f32]) -> Result<()> {
+    let bad = data.iter().filter(|v| !v.is_finite()).count();
+    if bad == 0 {
+        return Ok(());
+    }
+    Err(crate::Error::NonFinite(format!(
+        "{what}: {bad} of {} values are NaN or infinite: the model overflows f32 on this image (a broken or wrongly converted model file, or weights too large); nothing is written for it",
+        data.len()
+    )))
+}
+
 /// One restoration as the CLI and the app run it: the self-ensemble when `ensemble`, else
-/// one tiled pass ([`crate::tiling::restore_tiled_cancellable`]).
+/// one tiled pass ([`crate::tiling::restore_tiled_cancellable`]); a result that is not
+/// finite is an error ([`check_finite`]).
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::too_many_arguments)]
 pub fn restore_cancellable(
@@ -246,11 +263,16 @@ pub async fn restore_cancellable_async(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, TileReport)>> {
-    if ensemble {
-        restore_ensemble_cancellable_async(rt, model, image, probs, opts, cancel, progress).await
+    let r = if ensemble {
+        restore_ensemble_cancellable_async(rt, model, image, probs, opts, cancel, progress)
+            .await?
     } else {
-        restore_tiled_cancellable_async(rt, model, image, probs, opts, cancel, progress).await
+        restore_tiled_cancellable_async(rt, model, image, probs, opts, cancel, progress).await?
+    };
+    if let Some((out, _)) = &r {
+        check_finite("the restored image", &out.data)?;
     }
+    Ok(r)
 }
 
 /// [`restore_cancellable`] without cancellation.

@@ -61,6 +61,9 @@ pub enum Error {
     },
     #[error("GPU error: {0}")]
     Gpu(String),
+    /// A result with NaN or infinite values (see `crate::ensemble::check_finite`).
+    #[error("{0}")]
+    NonFinite(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

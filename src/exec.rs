@@ -39,15 +39,17 @@ pub struct MemoryReport {
 }
 
 /// Plans the buffers of `function` (after fusion, as the runtime runs it) at the given
-/// input sizes, values stored in `precision` (no GPU needed).
+/// input sizes, values stored in `precision`, each value split into segments of at most
+/// `binding_limit` bytes (ops/segments.rs; `u64::MAX`: never split). No GPU needed.
 pub fn plan_function(
     model: &Model,
     function: &str,
     inputs: &[Shape],
     precision: Precision,
+    binding_limit: u64,
 ) -> Result<Plan> {
     let fused = model.fused(function)?;
-    plan_of(model, &fused.function, inputs, precision)
+    plan_of(model, &fused.function, inputs, precision, binding_limit)
 }
 
 /// The plan of one form (fused or not) of a model's function.
@@ -56,21 +58,66 @@ fn plan_of(
     f: &crate::model::CheckedFunction,
     inputs: &[Shape],
     precision: Precision,
+    binding_limit: u64,
 ) -> Result<Plan> {
     // Shapes of every value of the unfused function: a superset of the fused one's.
     let shapes = model.infer_shapes(&f.name, inputs)?;
-    let scratch: Vec<Vec<u64>> = f
+    // The channel granule of each value: what its writer and readers need together.
+    let mut granule: HashMap<String, usize> = HashMap::new();
+    let mut need = |v: &str, g: usize| {
+        let e = granule.entry(v.to_string()).or_insert(1);
+        *e = lcm(*e, g);
+    };
+    let mut scratch = Vec::with_capacity(f.def.nodes.len());
+    for (node, op) in f.def.nodes.iter().zip(&f.ops) {
+        let ins: Vec<Shape> = node.inputs.iter().map(|v| shapes[v]).collect();
+        let out = shapes[&node.outputs[0]];
+        let (gi, go) = ops::granules(op, &ins, out);
+        for (v, g) in node.inputs.iter().zip(gi) {
+            need(v, g);
+        }
+        need(&node.outputs[0], go);
+        scratch.push(ops::scratch_bytes(op, &ins, out));
+    }
+    let values = f
         .def
-        .nodes
+        .inputs
         .iter()
-        .zip(&f.ops)
-        .map(|(node, op)| {
-            let ins: Vec<Shape> = node.inputs.iter().map(|v| shapes[v]).collect();
-            ops::scratch_bytes(op, &ins, shapes[&node.outputs[0]])
-        })
-        .collect();
-    let bytes = |s: Shape| device_bytes(s, precision);
-    Ok(plan::plan(&f.def, &shapes, &bytes, &scratch))
+        .map(|i| &i.name)
+        .chain(f.def.nodes.iter().map(|n| &n.outputs[0]));
+    let mut segments = HashMap::new();
+    let mut bytes = HashMap::new();
+    for v in values {
+        let s = shapes[v];
+        let g = granule.get(v).copied().unwrap_or(1);
+        let segs = ops::segments::of(s, precision, g, binding_limit).ok_or_else(|| {
+            Error::BufferTooLarge {
+                value: format!("{v} ({s}): one channel"),
+                bytes: ops::pitch(s) as u64 * precision.bytes() * g as u64,
+                limit: binding_limit,
+            }
+        })?;
+        let plane = ops::pitch(s) as u64 * precision.bytes();
+        bytes.insert(
+            v.clone(),
+            segs.iter().map(|(a, b)| (b - a) as u64 * plane).collect(),
+        );
+        segments.insert(v.clone(), segs);
+    }
+    let mut plan = plan::plan(&f.def, &bytes, &scratch);
+    plan.value_segments = segments;
+    Ok(plan)
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    a / gcd(a, b).max(1) * b
 }
 
 /// The memory needed by `function` at the given input sizes, values and weights stored in
@@ -81,7 +128,7 @@ pub fn memory_report(
     inputs: &[Shape],
     precision: Precision,
 ) -> Result<MemoryReport> {
-    let p = plan_function(model, function, inputs, precision)?;
+    let p = plan_function(model, function, inputs, precision, u64::MAX)?;
     Ok(MemoryReport {
         peak_bytes: p.peak_bytes,
         total_bytes: p.total_bytes,
@@ -94,14 +141,14 @@ pub fn memory_report(
     })
 }
 
-/// `data` (a C x H x W tensor) as the device stores it: planes of [`pitch`] elements in
-/// the storage precision.
-fn to_device_bytes(t: &Tensor, precision: Precision) -> Vec<u8> {
+/// Channels `c0..c1` of `t` (a C x H x W tensor) as the device stores them: planes of
+/// [`pitch`] elements in the storage precision.
+fn to_device_bytes(t: &Tensor, (c0, c1): (usize, usize), precision: Precision) -> Vec<u8> {
     let (plane, pitch) = (t.shape.plane(), pitch(t.shape));
-    let mut padded = vec![0f32; t.shape.c * pitch];
+    let mut padded = vec![0f32; (c1 - c0) * pitch];
     for (dst, src) in padded
         .chunks_exact_mut(pitch)
-        .zip(t.data.chunks_exact(plane.max(1)))
+        .zip(t.data[c0 * plane..c1 * plane].chunks_exact(plane.max(1)))
     {
         dst[..plane].copy_from_slice(src);
     }
@@ -146,6 +193,13 @@ struct Step {
     grid: [u32; 3],
 }
 
+/// A function input or output on the device: its segments' buffers (one, usually).
+struct Io {
+    buffers: Vec<wgpu::Buffer>,
+    segments: ops::Segments,
+    shape: Shape,
+}
+
 /// A forward of one function at one input size, ready to run.
 struct Prepared {
     plan: Plan,
@@ -153,8 +207,8 @@ struct Prepared {
     _slots: Vec<wgpu::Buffer>,
     _uniforms: wgpu::Buffer,
     steps: Vec<Step>,
-    inputs: Vec<(wgpu::Buffer, Shape)>,
-    outputs: Vec<(wgpu::Buffer, Shape)>,
+    inputs: Vec<Io>,
+    outputs: Vec<Io>,
     readback: wgpu::Buffer,
     /// Held for a whole forward: the buffers serve one forward at a time.
     busy: Mutex<()>,
@@ -162,16 +216,20 @@ struct Prepared {
 
 struct ModelState {
     weights: HashMap<String, wgpu::Buffer>,
-    /// Keyed by function, input shapes and whether fusion is on.
-    prepared: HashMap<(String, Vec<Shape>, bool), Arc<Prepared>>,
+    /// Keyed by function, input shapes, whether fusion is on and the binding limit.
+    prepared: HashMap<(String, Vec<Shape>, bool, u64), Arc<Prepared>>,
 }
 
 /// The inference runtime: a device plus per-model GPU state.
 pub struct Runtime {
     gpu: Gpu,
+    /// Largest storage binding used, when lowered below the device's (tests: exercises the
+    /// splitting of values into segments on small images); 0: the device's limit.
+    binding_cap: std::sync::atomic::AtomicU64,
     /// How values and weights are stored on this device.
     precision: Precision,
     dummy: wgpu::Buffer,
+    dummy_rw: wgpu::Buffer,
     models: Mutex<HashMap<u64, Arc<Mutex<ModelState>>>>,
     /// Dispatches per queue submission (0: one submission per forward).
     submit_chunk: std::sync::atomic::AtomicUsize,
@@ -211,10 +269,18 @@ impl Runtime {
             mapped_at_creation: false,
         });
         let precision = gpu.precision;
+        let dummy_rw = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy (writable)"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
         Runtime {
             gpu,
+            binding_cap: std::sync::atomic::AtomicU64::new(0),
             precision,
             dummy,
+            dummy_rw,
             models: Mutex::new(HashMap::new()),
             submit_chunk: std::sync::atomic::AtomicUsize::new(0),
             fusion: std::sync::atomic::AtomicBool::new(true),
@@ -237,6 +303,23 @@ impl Runtime {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// Bytes one storage binding may hold: the device's limit, or less when lowered with
+    /// [`Runtime::set_binding_limit`].
+    pub fn binding_limit(&self) -> u64 {
+        let device = self.gpu.max_binding_bytes();
+        match self.binding_cap.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => device,
+            cap => cap.min(device),
+        }
+    }
+
+    /// Lowers the largest storage binding the runtime uses (0: the device's limit), so that
+    /// values of small images are split into segments as a large image's would be.
+    pub fn set_binding_limit(&self, bytes: u64) {
+        self.binding_cap
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs each function as written instead of fused (to compare the two; on by default).
@@ -316,7 +399,12 @@ impl Runtime {
         let state = self.model_state(model)?;
         let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         let fusion = self.fusion.load(std::sync::atomic::Ordering::Relaxed);
-        let key = (function.to_string(), inputs.to_vec(), fusion);
+        let key = (
+            function.to_string(),
+            inputs.to_vec(),
+            fusion,
+            self.binding_limit(),
+        );
         if let Some(p) = state.prepared.get(&key) {
             return Ok(p.clone());
         }
@@ -342,24 +430,11 @@ impl Runtime {
         };
         let shapes = model.infer_shapes(function, input_shapes)?;
         let precision = self.precision;
-        let plan = plan_of(model, f, input_shapes, precision)?;
-        let limit = self.gpu.max_binding_bytes();
-        let bytes = |s: &Shape| device_bytes(*s, precision);
-        // Values of this form of the function (a fused-away value needs no buffer).
-        let mut sized: Vec<(&String, &Shape)> = shapes
-            .iter()
-            .filter(|(n, _)| plan.value_slot.contains_key(*n))
-            .collect();
-        sized.sort_by_key(|(n, s)| (std::cmp::Reverse(bytes(s)), n.to_string()));
-        if let Some((name, s)) = sized.first() {
-            if bytes(s) > limit {
-                return Err(Error::BufferTooLarge {
-                    value: format!("{name} ({s})"),
-                    bytes: bytes(s),
-                    limit,
-                });
-            }
-        }
+        let limit = self.binding_limit();
+        // Values larger than one binding are split into segments (ops/segments.rs); a
+        // single channel (or head) over the limit cannot be, and the image must be tiled.
+        let plan = plan_of(model, f, input_shapes, precision, limit)?;
+        let max_buffer = self.gpu.limits.max_buffer_size;
         for (i, sc) in plan.scratch_slots.iter().enumerate() {
             for &slot in sc {
                 if plan.slots[slot] > limit {
@@ -369,6 +444,15 @@ impl Runtime {
                         limit,
                     });
                 }
+            }
+        }
+        if let Some(&big) = plan.slots.iter().max() {
+            if big > max_buffer {
+                return Err(Error::BufferTooLarge {
+                    value: "an activation buffer".into(),
+                    bytes: big,
+                    limit: max_buffer,
+                });
             }
         }
         let slots: Vec<wgpu::Buffer> = plan
@@ -397,14 +481,21 @@ impl Runtime {
                     .get(name)
                     .unwrap_or_else(|| &fused.tensors[name])
             };
+            let in_segs: Vec<ops::Segments> = node
+                .inputs
+                .iter()
+                .map(|v| plan.value_segments[v].clone())
+                .collect();
             let ctx = NodeCtx {
                 node,
                 op,
                 ins: &ins,
                 out: shapes[&node.outputs[0]],
                 weights: &lookup,
+                in_segs: &in_segs,
+                out_segs: &plan.value_segments[&node.outputs[0]],
             };
-            for d in ops::encode(&ctx) {
+            for d in ops::encode(&ctx)? {
                 dispatches.push((ni, d));
             }
         }
@@ -438,8 +529,12 @@ impl Runtime {
             )?;
             let layout = self.gpu.pipelines.bind_group_layout(dev, d.shader);
             assert_eq!(d.bindings.len() + 1, d.shader.bindings.len(), "{}", d.entry);
-            let value = |name: &str| -> (&wgpu::Buffer, u64) {
-                (&slots[plan.value_slot[name]], bytes(&shapes[name]))
+            // Segment `seg` of value `name`, bound whole.
+            let value = |name: &str, seg: usize| -> (&wgpu::Buffer, u64) {
+                let slot = plan.value_slots[name][seg];
+                let (c0, c1) = plan.value_segments[name][seg];
+                let plane = pitch(shapes[name]) as u64 * precision.bytes();
+                (&slots[slot], (c1 - c0) as u64 * plane)
             };
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
@@ -451,12 +546,12 @@ impl Runtime {
             }];
             for (bi, res) in d.bindings.iter().enumerate() {
                 let (buffer, size): (&wgpu::Buffer, Option<u64>) = match res {
-                    Res::Input(k) => {
-                        let (b, s) = value(&node.inputs[*k]);
+                    Res::Input(k, seg) => {
+                        let (b, s) = value(&node.inputs[*k], *seg);
                         (b, Some(s))
                     }
-                    Res::Output => {
-                        let (b, s) = value(&node.outputs[0]);
+                    Res::Output(seg) => {
+                        let (b, s) = value(&node.outputs[0], *seg);
                         (b, Some(s))
                     }
                     Res::Scratch(k) => {
@@ -464,10 +559,11 @@ impl Runtime {
                         (&slots[slot], None)
                     }
                     Res::Weight(w) => (&weights[&node.weights[*w]], None),
-                    Res::Dummy => {
-                        debug_assert_eq!(d.shader.bindings[bi + 1], BindKind::Read);
-                        (&self.dummy, None)
-                    }
+                    // A read-only dummy may be bound several times; a writable one once.
+                    Res::Dummy => match d.shader.bindings[bi + 1] {
+                        BindKind::Write => (&self.dummy_rw, None),
+                        _ => (&self.dummy, None),
+                    },
                 };
                 entries.push(wgpu::BindGroupEntry {
                     binding: bi as u32 + 1,
@@ -490,19 +586,20 @@ impl Runtime {
                 grid: self.gpu.grid(d.workgroups)?,
             });
         }
-        let inputs = f
-            .def
-            .inputs
+        let io = |name: &String| Io {
+            buffers: plan.value_slots[name]
+                .iter()
+                .map(|&s| slots[s].clone())
+                .collect(),
+            segments: plan.value_segments[name].clone(),
+            shape: shapes[name],
+        };
+        let inputs = f.def.inputs.iter().map(|i| io(&i.name)).collect();
+        let outputs: Vec<Io> = f.def.outputs.iter().map(io).collect();
+        let rb_size: u64 = outputs
             .iter()
-            .map(|i| (slots[plan.value_slot[&i.name]].clone(), shapes[&i.name]))
-            .collect();
-        let outputs: Vec<(wgpu::Buffer, Shape)> = f
-            .def
-            .outputs
-            .iter()
-            .map(|o| (slots[plan.value_slot[o]].clone(), shapes[o]))
-            .collect();
-        let rb_size: u64 = outputs.iter().map(|(_, s)| bytes(s)).sum();
+            .map(|o| device_bytes(o.shape, precision))
+            .sum();
         let readback = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size: rb_size.max(4),
@@ -592,10 +689,12 @@ impl Runtime {
         let p = self.prepared(model, function, &shapes)?;
         let _busy = p.busy.lock().unwrap_or_else(|e| e.into_inner());
         let dev = &self.gpu.device;
-        for ((buf, _), t) in p.inputs.iter().zip(inputs) {
-            self.gpu
-                .queue
-                .write_buffer(buf, 0, &to_device_bytes(t, self.precision));
+        for (io, t) in p.inputs.iter().zip(inputs) {
+            for (buf, &range) in io.buffers.iter().zip(&io.segments) {
+                self.gpu
+                    .queue
+                    .write_buffer(buf, 0, &to_device_bytes(t, range, self.precision));
+            }
         }
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some(function),
@@ -679,19 +778,27 @@ impl Runtime {
                 enc.copy_buffer_to_buffer(resolve, 0, read, 0, *count as u64 * 8);
             }
         }
+        // Segments hold consecutive channels: copied in order, they are the whole value.
         let mut offset = 0;
-        for (buf, s) in &p.outputs {
-            let n = device_bytes(*s, self.precision);
-            enc.copy_buffer_to_buffer(buf, 0, &p.readback, offset, n);
-            offset += n;
+        for o in &p.outputs {
+            let plane = pitch(o.shape) as u64 * self.precision.bytes();
+            for (buf, (c0, c1)) in o.buffers.iter().zip(&o.segments) {
+                let n = (c1 - c0) as u64 * plane;
+                enc.copy_buffer_to_buffer(buf, 0, &p.readback, offset, n);
+                offset += n;
+            }
         }
         self.gpu.queue.submit([enc.finish()]);
         let data = crate::gpu::wait::map_read(&self.gpu, &p.readback).await?;
         let mut outs = Vec::with_capacity(p.outputs.len());
         let mut at = 0;
-        for (_, s) in &p.outputs {
-            let n = device_bytes(*s, self.precision) as usize;
-            outs.push(from_device_bytes(&data[at..at + n], *s, self.precision));
+        for o in &p.outputs {
+            let n = device_bytes(o.shape, self.precision) as usize;
+            outs.push(from_device_bytes(
+                &data[at..at + n],
+                o.shape,
+                self.precision,
+            ));
             at += n;
         }
         let mut timings = Vec::new();

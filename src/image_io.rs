@@ -34,6 +34,10 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The image cannot be stored in the requested format.
     Incompatible,
+    /// The header declares more pixels than the caller's limit (`--max-megapixels`).
+    OverPixelLimit,
+    /// Decoding and restoring the image would need more memory than is available.
+    OverMemory,
 }
 
 impl std::fmt::Display for ImageIoError {
@@ -57,8 +61,9 @@ pub type IoResult<T> = std::result::Result<T, ImageIoError>;
 /// format frame, a 16000 x 12500 panorama). A pixel costs some 40-50 bytes on its way
 /// through decode, f32 planes, restoration and encode, and two images decode at once in a
 /// folder run, so a 30000 x 30000 file (a few MB if flat) would otherwise take tens of GB
-/// and end the process without a word. Checked from the header, before decoding;
-/// `read_image_limited` takes another limit (the CLI's `--max-megapixels`).
+/// and end the process without a word. Checked from the header, before decoding, with the
+/// memory available (`decode_image_within`); `read_image_limited` takes another limit (the
+/// CLI's `--max-megapixels`).
 pub const MAX_PIXELS: u64 = 200_000_000;
 
 /// The output formats.
@@ -250,11 +255,71 @@ pub fn decode_image(bytes: &[u8], hint: Option<Format>) -> IoResult<Image> {
     decode_image_limited(bytes, hint, MAX_PIXELS)
 }
 
-/// `decode_image` with another pixel limit.
+/// Host memory one pixel takes on its way through, besides the decoder's buffer and one
+/// copy of it (orientation, conversion to RGB): the f32 planes of the input (12 bytes),
+/// the tile stitcher's sums and weights (16), the restored planes (12), the alpha channel
+/// and the encoder's samples (8), counted from the buffers that path allocates.
+pub const BYTES_PER_PIXEL: u64 = 48;
+
+/// The memory this process may still allocate: the kernel's estimate of available memory
+/// (`MemAvailable`), lowered to what the control groups the process is in still allow. `None`
+/// where neither is known (not Linux), and only the pixel limit bounds a decode there.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    let mut avail = kib.saturating_mul(1024);
+    // cgroup v2: "0::/path"; a limit may be set on any folder up to the root.
+    if let Some(path) = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .map(str::to_string)
+        })
+    {
+        let mut dir = PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+        loop {
+            let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+            if let (Some(max), Some(cur)) = (read("memory.max"), read("memory.current")) {
+                if let (Ok(max), Ok(cur)) = (max.trim().parse::<u64>(), cur.trim().parse::<u64>()) {
+                    avail = avail.min(max.saturating_sub(cur));
+                }
+            }
+            if dir == Path::new("/sys/fs/cgroup") || !dir.pop() {
+                break;
+            }
+        }
+    }
+    Some(avail)
+}
+
+/// `decode_image` with another pixel limit, within the memory available now
+/// ([`available_memory`]).
 pub fn decode_image_limited(
     bytes: &[u8],
     hint: Option<Format>,
     max_pixels: u64,
+) -> IoResult<Image> {
+    decode_image_within(bytes, hint, max_pixels, available_memory())
+}
+
+/// Decodes an image of at most `max_pixels` pixels whose decoding and restoration fit in
+/// `memory` bytes (`None`: only the pixel limit). Both are checked from the header before
+/// any pixel buffer is allocated, so a file of a few bytes that declares a 60000 x 60000
+/// image is a per-file error rather than an allocation failure that ends the process; the
+/// decoder's own allocations are bounded too (`image::Limits::max_alloc`).
+pub fn decode_image_within(
+    bytes: &[u8],
+    hint: Option<Format>,
+    max_pixels: u64,
+    memory: Option<u64>,
 ) -> IoResult<Image> {
     if bytes.is_empty() {
         return Err(err(ErrorKind::Corrupt, "empty file"));
@@ -292,13 +357,32 @@ pub fn decode_image_limited(
                 ),
             }),
         };
+    if let Some(frames) = animation_frames(bytes, format).filter(|&n| n > 1) {
+        return Err(err(
+            ErrorKind::Unsupported,
+            format!(
+                "an animated {} of {frames} frames: only still images are restored (the decoder reads the first frame, and the others would be lost)",
+                format.extension().to_uppercase()
+            ),
+        ));
+    }
+    // What a decoder may allocate before the size is known: the largest pixel buffer the
+    // pixel limit allows (16 bytes a pixel: RGBA of f32, from a float TIFF) and room for
+    // metadata, within the memory there is. The PNG decoder takes it at construction.
+    let cap = max_pixels
+        .saturating_mul(16)
+        .saturating_add(256 << 20)
+        .min(memory.unwrap_or(u64::MAX));
     let mut limits = image::Limits::default();
-    limits.max_alloc = Some(8 << 30);
+    limits.max_alloc = Some(cap);
     reader.limits(limits);
     let corrupt = |e: image::ImageError| -> ImageIoError {
         match e {
             image::ImageError::Unsupported(u) => err(ErrorKind::Unsupported, u.to_string()),
-            image::ImageError::Limits(l) => err(ErrorKind::Unsupported, l.to_string()),
+            image::ImageError::Limits(l) => err(
+                ErrorKind::OverMemory,
+                format!("the decoder would need more memory than allowed ({l})"),
+            ),
             other => err(
                 ErrorKind::Corrupt,
                 format!(
@@ -313,11 +397,28 @@ pub fn decode_image_limited(
     let pixels = w as u64 * h as u64;
     if pixels > max_pixels {
         return Err(err(
-            ErrorKind::Unsupported,
+            ErrorKind::OverPixelLimit,
             format!(
-                "{w}x{h} pixels ({:.1} megapixels) is over the limit of {} megapixels (--max-megapixels)",
+                "{w}x{h} pixels ({:.1} megapixels) is over the limit of {} megapixels",
                 pixels as f64 / 1e6,
                 max_pixels as f64 / 1e6
+            ),
+        ));
+    }
+    // `ImageReader::into_decoder` leaves the pixel buffer out of the limits (`decode` would
+    // reserve it), so it is checked here, with the rest of the way through.
+    let buffer = decoder.total_bytes();
+    let need = buffer
+        .saturating_mul(2)
+        .saturating_add(pixels.saturating_mul(BYTES_PER_PIXEL));
+    if buffer > cap || memory.is_some_and(|m| need > m) {
+        let gb = |b: u64| b as f64 / 1e9;
+        return Err(err(
+            ErrorKind::OverMemory,
+            format!(
+                "{w}x{h} pixels would need about {:.1} GB of memory to decode and restore, more than the {:.1} GB available",
+                gb(need),
+                gb(memory.unwrap_or(cap))
             ),
         ));
     }
@@ -368,6 +469,46 @@ pub fn decode_image_limited(
             orientation: orientation.to_exif(),
         },
     })
+}
+
+/// The frame count of an animated PNG (APNG: an `acTL` chunk before the image data) or
+/// WebP (`ANMF` chunks), `None` for a still image. The decoders read the first frame only,
+/// so an animation would be restored to a still image of its first frame without a word.
+fn animation_frames(bytes: &[u8], format: Format) -> Option<u32> {
+    let u32_at = |b: &[u8], i: usize, be: bool| -> Option<u32> {
+        let a: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+        Some(if be {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        })
+    };
+    match format {
+        Format::Png => {
+            let mut i = 8;
+            while let (Some(len), Some(kind)) = (u32_at(bytes, i, true), bytes.get(i + 4..i + 8)) {
+                match kind {
+                    b"acTL" => return u32_at(bytes, i + 8, true),
+                    b"IDAT" | b"IEND" => return None,
+                    _ => i = i.checked_add(12 + len as usize)?,
+                }
+            }
+            None
+        }
+        Format::WebP => {
+            let mut frames = 0u32;
+            let mut i = 12;
+            while let (Some(kind), Some(len)) = (bytes.get(i..i + 4), u32_at(bytes, i + 4, false)) {
+                if kind == b"ANMF" {
+                    frames += 1;
+                }
+                // Chunks are padded to an even size.
+                i = i.checked_add(8 + len as usize + (len as usize & 1))?;
+            }
+            (frames > 0).then_some(frames)
+        }
+        Format::Jpeg | Format::Tiff => None,
+    }
 }
 
 /// How to encode.
@@ -572,58 +713,191 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     matches!((file_id(a), file_id(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to
-/// disk, then renamed (or hard-linked when existing files must not be replaced) into place.
-/// Readers see either no file / the old file, or the complete new one.
-pub fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> IoResult<()> {
+/// The shortest name length every file system allows (FAT's 8.3 aside): a temporary name
+/// may be this long even when the final name is shorter.
+const SHORT_NAME: usize = 64;
+
+/// The temporary file's name for the final name `name`: `.{name}.{pid}-{n}.tmp`, with `name`
+/// cut so that the whole is no longer than `name` itself (or [`SHORT_NAME`]): a final name
+/// that the file system accepts then always has a temporary name it accepts too. (A
+/// 250-byte name used to get a 270-byte temporary name, over Linux's 255, and could never
+/// be written.)
+fn temporary_name(name: &std::ffi::OsStr) -> std::ffi::OsString {
+    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let suffix = format!(".{}-{n}.tmp", std::process::id());
+    let room = name.len().max(SHORT_NAME).saturating_sub(1 + suffix.len());
+    let mut out = std::ffi::OsString::from(".");
+    match name.to_str() {
+        Some(s) => {
+            let mut cut = s.len().min(room);
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push(&s[..cut]);
+        }
+        None => {
+            // Not UTF-8 (a Unix name of arbitrary bytes): cut the bytes.
+            #[cfg(unix)]
+            {
+                use std::os::unix::ffi::OsStrExt;
+                let b = name.as_bytes();
+                out.push(std::ffi::OsStr::from_bytes(&b[..b.len().min(room)]));
+            }
+            #[cfg(not(unix))]
+            out.push("output");
+        }
+    }
+    out.push(suffix);
+    out
+}
+
+/// An output path checked before the work that fills it ([`prepare_output`]).
+#[derive(Clone, Debug)]
+pub struct PreparedOutput {
+    path: PathBuf,
+    dir: PathBuf,
+    replace: Replace,
+}
+
+/// What the file system said, in words, for a path we are about to write.
+fn describe_write_error(e: &std::io::Error, dir: &Path) -> String {
+    use std::io::ErrorKind as K;
+    let d = dir.display();
+    match e.kind() {
+        K::NotFound => format!("the folder {d} does not exist"),
+        K::NotADirectory => format!("{d} is not a folder (a part of it is a file)"),
+        K::PermissionDenied => format!(
+            "cannot create files in the folder {d} (permission denied, or the folder is immutable): {e}"
+        ),
+        K::ReadOnlyFilesystem => format!("the folder {d} is on a read-only file system"),
+        K::InvalidFilename => {
+            format!("the name is too long or not allowed by the file system: {e}")
+        }
+        K::StorageFull => format!("no space left in {d}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Checks, before any work is spent on it, that `path` can be written with `replace`: its
+/// folder exists and takes new files (a temporary file is created there and removed), the
+/// file name is one the file system accepts (and so is the temporary name, see
+/// `temporary_name`), and nothing stands in the way (an existing file with
+/// [`Replace::Never`], a folder of that name). The folder is not created here.
+pub fn prepare_output(path: &Path, replace: Replace) -> IoResult<PreparedOutput> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let name = path
         .file_name()
-        .ok_or_else(|| err(ErrorKind::Io, "the output path has no file name"))?
-        .to_string_lossy()
-        .to_string();
-    if replace == Replace::Never && path.exists() {
-        return Err(err(
-            ErrorKind::AlreadyExists,
-            "the output exists (use --overwrite or --skip-existing)",
-        ));
+        .ok_or_else(|| err(ErrorKind::Io, "the output path has no file name"))?;
+    let io = |e: std::io::Error| err(ErrorKind::Io, describe_write_error(&e, &dir));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(err(ErrorKind::Io, "a folder of this name exists"));
+        }
+        Ok(_) if replace == Replace::Never => {
+            return Err(err(
+                ErrorKind::AlreadyExists,
+                "the output exists (use --overwrite or --skip-existing)",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // A name over the file system's limit, a part of the path that is a file, ...
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidFilename => {
+            return Err(err(
+                ErrorKind::Io,
+                format!(
+                    "the file name is too long for the file system ({} bytes; most allow 255)",
+                    name.len()
+                ),
+            ));
+        }
+        Err(e) => return Err(io(e)),
     }
-    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
-    let io = |what: &str, e: std::io::Error| err(ErrorKind::Io, format!("cannot {what}: {e}"));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| io("create a temporary file in the output folder", e))?;
-        f.write_all(bytes).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("flush", e))?;
-        drop(f);
-        match replace {
-            Replace::Always => std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e)),
-            Replace::Never => match std::fs::hard_link(&tmp, path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(
-                    ErrorKind::AlreadyExists,
-                    "the output exists (use --overwrite or --skip-existing)",
-                )),
-                // No hard links on this file system: check, then rename.
-                Err(_) if !path.exists() => {
+    let probe = dir.join(temporary_name(name));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(io)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(PreparedOutput {
+        path: path.to_path_buf(),
+        dir,
+        replace,
+    })
+}
+
+impl PreparedOutput {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bytes` atomically: a temporary file in the same folder, flushed to disk, then
+    /// renamed (or hard-linked when existing files must not be replaced) into place. Readers
+    /// see either no file / the old file, or the complete new one.
+    pub fn commit(&self, bytes: &[u8]) -> IoResult<()> {
+        let (path, replace) = (&self.path, self.replace);
+        let name = path
+            .file_name()
+            .ok_or_else(|| err(ErrorKind::Io, "the output path has no file name"))?;
+        if replace == Replace::Never && path.exists() {
+            return Err(err(
+                ErrorKind::AlreadyExists,
+                "the output exists (use --overwrite or --skip-existing)",
+            ));
+        }
+        let tmp = self.dir.join(temporary_name(name));
+        let io = |what: &str, e: std::io::Error| err(ErrorKind::Io, format!("cannot {what}: {e}"));
+        let result = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| {
+                    err(
+                        ErrorKind::Io,
+                        format!(
+                            "cannot create a temporary file: {}",
+                            describe_write_error(&e, &self.dir)
+                        ),
+                    )
+                })?;
+            f.write_all(bytes).map_err(|e| io("write", e))?;
+            f.sync_all().map_err(|e| io("flush", e))?;
+            drop(f);
+            match replace {
+                Replace::Always => {
                     std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e))
                 }
-                Err(_) => Err(err(
-                    ErrorKind::AlreadyExists,
-                    "the output exists (use --overwrite or --skip-existing)",
-                )),
-            },
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+                Replace::Never => match std::fs::hard_link(&tmp, path) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(err(
+                        ErrorKind::AlreadyExists,
+                        "the output exists (use --overwrite or --skip-existing)",
+                    )),
+                    // No hard links on this file system: check, then rename.
+                    Err(_) if !path.exists() => {
+                        std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e))
+                    }
+                    Err(_) => Err(err(
+                        ErrorKind::AlreadyExists,
+                        "the output exists (use --overwrite or --skip-existing)",
+                    )),
+                },
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        result
+    }
+}
+
+/// Writes `bytes` to `path` atomically ([`prepare_output`], then
+/// [`PreparedOutput::commit`]).
+pub fn write_atomic(path: &Path, bytes: &[u8], replace: Replace) -> IoResult<()> {
+    prepare_output(path, replace)?.commit(bytes)
 }
 
 /// Encodes and writes atomically.

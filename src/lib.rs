@@ -11,6 +11,7 @@
 //! # Ok::<(), wgpu_restore::Error>(())
 //! ```
 
+pub mod cost;
 pub mod ensemble;
 pub mod error;
 pub mod exec;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod probs;
 pub mod synth;
 pub mod tensor;
 pub mod tiling;

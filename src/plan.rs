@@ -1,12 +1,12 @@
 //! Memory planning: value lifetimes -> buffer slots, reused by liveness.
 //!
-//! Every value of a function (and every per-node scratch buffer) gets a slot; a slot is
-//! reused once the values it held are dead. Outputs of a node never share a slot with that
-//! node's inputs (a kernel never reads and writes one buffer). Function inputs and outputs
-//! stay alive for the whole forward.
+//! Every value of a function (each of its segments, when it is split over several buffers:
+//! ops/segments.rs) and every per-node scratch buffer gets a slot; a slot is reused once
+//! the values it held are dead. Outputs of a node never share a slot with that node's
+//! inputs (a kernel never reads and writes one buffer). Function inputs and outputs stay
+//! alive for the whole forward.
 
 use crate::model::Function;
-use crate::tensor::Shape;
 use std::collections::HashMap;
 
 /// The buffer assignment of one function for one input size.
@@ -14,8 +14,10 @@ use std::collections::HashMap;
 pub struct Plan {
     /// Size in bytes of each slot (one GPU buffer each).
     pub slots: Vec<u64>,
-    /// Slot of every value.
-    pub value_slot: HashMap<String, usize>,
+    /// Slots of every value, one per segment (one, usually).
+    pub value_slots: HashMap<String, Vec<usize>>,
+    /// The channel runs of every value's segments (set by the executor's planner).
+    pub value_segments: HashMap<String, crate::ops::Segments>,
     /// Slots of each node's scratch buffers.
     pub scratch_slots: Vec<Vec<usize>>,
     /// Bytes of all slots together: the peak memory of the activations.
@@ -66,14 +68,9 @@ impl Allocator {
     }
 }
 
-/// Plans the buffers of `f` given every value's shape, the bytes a value of a shape takes on
-/// the device, and each node's scratch sizes.
-pub fn plan(
-    f: &Function,
-    shapes: &HashMap<String, Shape>,
-    value_bytes: &dyn Fn(Shape) -> u64,
-    scratch: &[Vec<u64>],
-) -> Plan {
+/// Plans the buffers of `f` given the bytes of each segment of every value (by name) and
+/// each node's scratch sizes.
+pub fn plan(f: &Function, value_bytes: &HashMap<String, Vec<u64>>, scratch: &[Vec<u64>]) -> Plan {
     let n = f.nodes.len();
     // Last node index reading each value; function outputs live to the end.
     let mut last_use: HashMap<&str, usize> = HashMap::new();
@@ -89,19 +86,28 @@ pub fn plan(
         last_use.insert(&inp.name, usize::MAX);
     }
     let mut a = Allocator::default();
-    let mut value_slot = HashMap::new();
+    let mut value_slots: HashMap<String, Vec<usize>> = HashMap::new();
     let mut total = 0u64;
+    let alloc = |a: &mut Allocator,
+                 value_slots: &mut HashMap<String, Vec<usize>>,
+                 name: &str,
+                 total: &mut u64| {
+        let slots: Vec<usize> = value_bytes[name]
+            .iter()
+            .map(|&b| {
+                *total += b;
+                a.alloc(b)
+            })
+            .collect();
+        value_slots.insert(name.to_string(), slots);
+    };
     for inp in &f.inputs {
-        let b = value_bytes(shapes[&inp.name]);
-        total += b;
-        value_slot.insert(inp.name.clone(), a.alloc(b));
+        alloc(&mut a, &mut value_slots, &inp.name, &mut total);
     }
     let mut scratch_slots = Vec::with_capacity(n);
     for (i, node) in f.nodes.iter().enumerate() {
         for v in &node.outputs {
-            let b = value_bytes(shapes[v]);
-            total += b;
-            value_slot.insert(v.clone(), a.alloc(b));
+            alloc(&mut a, &mut value_slots, v, &mut total);
         }
         let sc: Vec<usize> = scratch
             .get(i)
@@ -133,13 +139,16 @@ pub fn plan(
         dead.sort();
         dead.dedup();
         for v in dead {
-            a.release(value_slot[v]);
+            for &s in &value_slots[v] {
+                a.release(s);
+            }
         }
     }
     let peak = a.slots.iter().sum();
     Plan {
         slots: a.slots,
-        value_slot,
+        value_slots,
+        value_segments: HashMap::new(),
         scratch_slots,
         peak_bytes: peak,
         total_bytes: total,

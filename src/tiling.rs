@@ -196,19 +196,23 @@ pub struct TileOptions {
 }
 
 impl TileOptions {
-    /// Defaults for a runtime's device: its binding limit and a 2 GiB activation budget.
+    /// Defaults for a runtime's device: its binding limit, and three quarters of its memory
+    /// for one forward's activations (2 GiB where the device does not say how much it has).
     pub fn for_runtime(rt: &Runtime) -> Self {
         TileOptions {
             tile: None,
             overlap: 32,
-            memory_budget: 2 << 30,
-            max_binding: rt.gpu().max_binding_bytes(),
+            memory_budget: rt.gpu().memory.map_or(DEFAULT_BUDGET, |m| m / 4 * 3),
+            max_binding: rt.binding_limit(),
             max_side: rt.gpu().limits.max_compute_workgroups_per_dimension as usize,
             min_tile: 64,
             precision: rt.precision(),
         }
     }
 }
+
+/// The activation budget where the device's memory is not known.
+pub const DEFAULT_BUDGET: u64 = 2 << 30;
 
 /// Whether one `restore` forward at `h x w` fits the limits.
 pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<bool> {
@@ -218,7 +222,13 @@ pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<boo
     if shapes.values().any(|s| s.h.max(s.w) > opts.max_side) {
         return Ok(false);
     }
-    let plan = plan_function(model, "restore", &inputs, opts.precision)?;
+    // Values over one binding are split into segments; one that cannot be (a single
+    // channel over the limit) does not fit.
+    let plan = match plan_function(model, "restore", &inputs, opts.precision, opts.max_binding) {
+        Ok(p) => p,
+        Err(Error::BufferTooLarge { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
     let largest = plan.slots.iter().copied().max().unwrap_or(0);
     Ok(largest <= opts.max_binding && plan.peak_bytes <= opts.memory_budget)
 }

@@ -317,7 +317,7 @@ fn probs_override_and_tiling() {
         "--probs",
         "fog=1",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a wrong --probs is a usage error");
     assert!(
         stderr(&o).starts_with("error: --probs: unknown degradation `fog`"),
         "{}",
@@ -817,4 +817,485 @@ fn error_cases_are_one_line_and_fail() {
         !out.exists() || files_in(&out).is_empty(),
         "nothing written by failed runs"
     );
+}
+
+/// The tiny model with `restorer.embed.weight` multiplied by `factor` (finite weights, so
+/// the file loads), written to `path`.
+fn scaled_tiny(path: &Path, factor: f32) {
+    use wgpu_restore::model::{read_safetensors, write_safetensors};
+    let mut f = read_safetensors(&std::fs::read(tiny()).unwrap()).unwrap();
+    let t = f.tensors.get_mut("restorer.embed.weight").unwrap();
+    t.data.iter_mut().for_each(|v| *v *= factor);
+    std::fs::write(path, write_safetensors(&f).unwrap()).unwrap();
+}
+
+/// A model that overflows f32 on an image (finite weights of 1e37) restores it to NaN; that
+/// is an error for the file naming the cause, and nothing is written. It used to be written
+/// as a black image with exit 0.
+#[test]
+fn a_non_finite_restoration_is_an_error_not_a_black_image() {
+    let t = tempfile::tempdir().unwrap();
+    let model = t.path().join("overflow.safetensors");
+    scaled_tiny(&model, 1e38);
+    let x = t.path().join("x.png");
+    write_png(&x, 32, 24, 1);
+    let out = t.path().join("out.png");
+    let o = run(&["restore", s(&x), "-o", s(&out), "--model", s(&model)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "error: {}: the restored image: 2304 of 2304 values are NaN or infinite",
+            x.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("the model overflows f32"), "{err}");
+    assert!(!out.exists(), "no black image written");
+    // eval refuses to score it too, instead of a PSNR against black.
+    let (inp, tgt) = (t.path().join("in"), t.path().join("tgt"));
+    std::fs::create_dir_all(&inp).unwrap();
+    std::fs::create_dir_all(&tgt).unwrap();
+    write_png(&inp.join("a.png"), 32, 24, 1);
+    write_png(&tgt.join("a.png"), 32, 24, 2);
+    let o = run(&[
+        "eval",
+        "--input",
+        s(&inp),
+        "--target",
+        s(&tgt),
+        "--model",
+        s(&model),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("NaN or infinite"), "{}", stderr(&o));
+}
+
+/// A PNG signature, an IHDR for `w` x `h` RGBA16, a 2-byte IDAT and IEND, valid CRCs.
+fn png_header_rgba16(w: u32, h: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32fast::hash(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([16, 6, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &[0x78, 0x9c]);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// With `--max-megapixels` raised, a header that declares a 60000 x 60000 RGBA16 image (80
+/// bytes) is refused from its header for want of memory, and the rest of the folder is
+/// restored. The decoder used to allocate 28.8 GB for it and the process aborted (exit
+/// 134), losing the batch.
+#[test]
+fn a_header_beyond_the_memory_is_a_per_file_error() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("huge.png"), png_header_rgba16(60000, 60000)).unwrap();
+    write_png(&input.join("ok.png"), 32, 24, 1);
+    let out = t.path().join("out");
+    let o = run(&[
+        "restore",
+        s(&input),
+        "-o",
+        s(&out),
+        "--model",
+        s(&tiny()),
+        "--max-megapixels",
+        "4000",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "error: {}: 60000x60000 pixels would need about",
+            input.join("huge.png").display()
+        )) && err.contains("GB of memory to decode and restore"),
+        "{err}"
+    );
+    assert!(err.contains("restored 1 of 2"), "{err}");
+    assert_eq!(files_in(&out), vec!["ok.png"]);
+}
+
+/// Whether a restore run's stderr shows a forward for `input`: the line
+/// `<input>: noise 0.5, ...; 0.12 s` printed after each restoration.
+fn restored_line(err: &str, input: &Path) -> bool {
+    let prefix = format!("{}: ", input.display());
+    err.lines()
+        .any(|l| l.starts_with(&prefix) && l.trim_end().ends_with(" s"))
+}
+
+/// Outputs that cannot be written are reported for their file before its forward (no
+/// restoration line for it): an output under a file, a name over the file system's limit
+/// (with --suffix), a folder that takes no new files. They used to be found only when the
+/// restored image was written, so every file of a batch paid the forward first.
+#[test]
+fn outputs_that_cannot_be_written_fail_before_the_forward() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let x = t.path().join("x.png");
+    write_png(&x, 32, 24, 1);
+    let expect_early_failure = |args: &[&str], input: &Path, needle: &str| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("error: {}: writing ", input.display())) && err.contains(needle),
+            "expected `{needle}`: {err}"
+        );
+        assert!(
+            !restored_line(&err, input),
+            "the forward ran before the output was checked: {err}"
+        );
+    };
+    // The output's folder is a file.
+    let file = t.path().join("file.png");
+    write_png(&file, 8, 8, 2);
+    let under = file.join("x.png");
+    expect_early_failure(
+        &["restore", s(&x), "-o", s(&under), "--model", s(&m)],
+        &x,
+        "is not a folder (a part of it is a file)",
+    );
+    // With --recursive, a sub-folder of the output that is a file.
+    let input = t.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    write_png(&input.join("sub/c.png"), 16, 16, 3);
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("sub"), b"a file").unwrap();
+    expect_early_failure(
+        &["restore", s(&input), "-o", s(&out), "-r", "--model", s(&m)],
+        &input.join("sub/c.png"),
+        "cannot create the folder",
+    );
+    // A 250-byte name is legal; with a 9-byte suffix it is over the limit of 255.
+    let long_dir = t.path().join("long");
+    std::fs::create_dir_all(&long_dir).unwrap();
+    let long = long_dir.join(format!("{}.png", "n".repeat(246)));
+    write_png(&long, 16, 16, 4);
+    expect_early_failure(
+        &[
+            "restore",
+            s(&long),
+            "-o",
+            s(&t.path().join("long-out")),
+            "--suffix",
+            "_restored",
+            "--model",
+            s(&m),
+        ],
+        &long,
+        "the file name is too long for the file system (259 bytes",
+    );
+    // A folder that takes no new files: read-only for a user, immutable for root (who
+    // may write in a read-only folder anyway).
+    let locked = t.path().join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    let guard = Locked::new(&locked);
+    match guard {
+        Some(_) => expect_early_failure(
+            &["restore", s(&x), "-o", s(&locked), "--model", s(&m)],
+            &x,
+            "cannot create files in the folder",
+        ),
+        None => eprintln!("skipped: neither a read-only nor an immutable folder is possible here"),
+    }
+}
+
+/// A folder made unwritable for the test's duration: read-only (mode 555), or immutable
+/// (`chattr +i`) where the tests run as root; `None` if neither stops a new file.
+struct Locked(PathBuf, bool);
+
+impl Locked {
+    fn new(dir: &Path) -> Option<Locked> {
+        use std::os::unix::fs::PermissionsExt;
+        let probe = dir.join("probe");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::write(&probe, b"").is_err() {
+            return Some(Locked(dir.to_path_buf(), false));
+        }
+        let _ = std::fs::remove_file(&probe);
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let chattr = Command::new("chattr").arg("+i").arg(dir).status();
+        if chattr.is_ok_and(|s| s.success()) {
+            if std::fs::write(&probe, b"").is_err() {
+                return Some(Locked(dir.to_path_buf(), true));
+            }
+            let _ = Command::new("chattr").arg("-i").arg(dir).status();
+        }
+        None
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// A 250-byte file name (legal on every common file system) is written: its temporary name
+/// is cut to fit. It used to be `.{name}.{pid}-{n}.tmp`, over the 255-byte limit, so the
+/// output could never be written ("cannot create a temporary file").
+#[test]
+fn a_legal_long_name_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let name = format!("{}.png", "n".repeat(246));
+    assert_eq!(name.len(), 250);
+    write_png(&input.join(&name), 16, 16, 4);
+    let out = t.path().join("out");
+    let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&tiny())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        files_in(&out),
+        vec![name],
+        "the output and no temporary file"
+    );
+}
+
+/// A file name that is not UTF-8 keeps its bytes in the output's name; it used to be
+/// written as `caf\u{FFFD}.png`.
+#[test]
+fn a_name_that_is_not_utf8_keeps_its_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.png");
+    write_png(&input.join(name), 16, 16, 5);
+    let out = t.path().join("out");
+    let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&tiny())]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let names: Vec<std::ffi::OsString> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![name.to_os_string()]);
+}
+
+/// A run that writes nothing leaves no output folder behind: not when it stops before the
+/// first file (no such adapter), nor when every file fails; the folders of a recursive run
+/// that stay empty go too. The output folder used to be created before the device was
+/// opened.
+#[test]
+fn failed_runs_leave_no_folder_behind() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let good = t.path().join("good.png");
+    write_png(&good, 16, 16, 1);
+    let out = t.path().join("out");
+    let o = run(&[
+        "restore",
+        s(&good),
+        "-o",
+        s(&out.join("deeper")),
+        "--model",
+        s(&m),
+        "--adapter",
+        "no-such-gpu-xyz",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!out.exists(), "an early failure left {}", out.display());
+    let input = t.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    std::fs::write(input.join("bad.png"), b"\x89PNG\r\n\x1a\n not a png").unwrap();
+    std::fs::write(input.join("sub/bad.png"), b"\x89PNG\r\n\x1a\n not a png").unwrap();
+    let o = run(&["restore", s(&input), "-o", s(&out), "-r", "--model", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !out.exists(),
+        "a run that wrote nothing left {}",
+        out.display()
+    );
+    // Some written: the output folder stays, the empty sub-folder goes.
+    write_png(&input.join("ok.png"), 16, 16, 2);
+    let o = run(&["restore", s(&input), "-o", s(&out), "-r", "--model", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(files_in(&out), vec!["ok.png"]);
+}
+
+/// One rule for exit codes: 2 for a wrong command line (as clap's own usage errors), 1
+/// for failures at run time. Each of these used to be accepted silently, or exit 1.
+#[test]
+fn usage_errors_exit_2_before_any_work() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let x = t.path().join("x.png");
+    write_png(&x, 32, 24, 1);
+    let out = t.path().join("out");
+    let usage = |args: &[&str], needle: &str| {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        let line = err.lines().next().unwrap_or_default();
+        assert!(
+            line.starts_with("error: ") && line.contains(needle) && !line.contains("input:"),
+            "expected `{needle}` in `{line}`"
+        );
+    };
+    // Was `error: input: unknown backend` with exit 1.
+    usage(
+        &["restore", s(&x), "-o", s(&out), "--backend", "nonsense"],
+        "unknown backend `nonsense`",
+    );
+    usage(&["info", "--backend", "nonsense"], "unknown backend");
+    // Was accepted, though the help says at most half a tile.
+    usage(
+        &[
+            "restore",
+            s(&x),
+            "-o",
+            s(&out),
+            "--model",
+            s(&m),
+            "--tile",
+            "64",
+            "--tile-overlap",
+            "40",
+        ],
+        "--tile-overlap 40 is more than half of --tile 64 (at most 32)",
+    );
+    // Was silently a folder `out.bmp` holding x.png.
+    let bmp = t.path().join("out.bmp");
+    usage(
+        &["restore", s(&x), "-o", s(&bmp), "--model", s(&m)],
+        ".bmp is not a format this tool writes",
+    );
+    assert!(!bmp.exists());
+    // A folder of that name is still possible, said so.
+    let o = run(&[
+        "restore",
+        s(&x),
+        "-o",
+        &format!("{}/", bmp.display()),
+        "--model",
+        s(&m),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(bmp.join("x.png").is_file());
+    usage(
+        &["bench", "--size", "12x", "--model", s(&m)],
+        "--size: `12x` is not WxH",
+    );
+    assert!(!out.exists(), "nothing written by the refused runs");
+}
+
+/// What was silently lossy is now said: an animated WebP or PNG is refused (only its first
+/// frame used to be restored, exit 0), and an overlap cut to half of an automatic tile is
+/// a warning.
+#[test]
+fn lossy_cases_are_refused_or_warned() {
+    let t = tempfile::tempdir().unwrap();
+    let m = tiny();
+    let images = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/inputs");
+    for (name, kind) in [("animated.webp", "WEBP"), ("animated.png", "PNG")] {
+        let input = images.join(name);
+        let out = t.path().join(name);
+        let o = run(&["restore", s(&input), "-o", s(&out), "--model", s(&m)]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "error: {}: an animated {kind} of 3 frames: only still images are restored",
+                input.display()
+            )),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+    // 1 MiB of activations: the tiny model restores a 96 x 72 image in tiles of 64.
+    let x = t.path().join("x.png");
+    write_png(&x, 96, 72, 1);
+    let o = run(&[
+        "restore",
+        s(&x),
+        "-o",
+        s(&t.path().join("y.png")),
+        "--model",
+        s(&m),
+        "--max-memory",
+        "1",
+        "--tile-overlap",
+        "40",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "warning: {}: --tile-overlap 40 is more than half of the 64-pixel tile this image was restored with: 32 used",
+            x.display()
+        )),
+        "{err}"
+    );
+    // bench has no --max-megapixels, and no longer suggests it.
+    let huge = t.path().join("huge.png");
+    std::fs::write(&huge, png_header_rgba16(20000, 20000)).unwrap();
+    let o = run(&["bench", "--input", s(&huge), "--model", s(&m)]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is over the limit of 200 megapixels") && !err.contains("--max-megapixels"),
+        "{err}"
+    );
+}
+
+/// With stderr not a terminal (a log, a pipe, this test) the progress bars draw nothing; a
+/// tiled image still says where it is: a line after its first tile with the time left
+/// (then one every 10 s). A small --tile on a large image used to run for minutes without
+/// a line. -q keeps it quiet.
+#[test]
+fn tiled_progress_is_printed_without_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let x = t.path().join("x.png");
+    write_png(&x, 64, 48, 1);
+    let args = |out: &str, quiet: bool| {
+        let mut v = vec![
+            "restore".to_string(),
+            s(&x).to_string(),
+            "-o".into(),
+            s(&t.path().join(out)).to_string(),
+            "--model".into(),
+            s(&tiny()).to_string(),
+            "--tile".into(),
+            "32".into(),
+            "--tile-overlap".into(),
+            "8".into(),
+        ];
+        if quiet {
+            v.push("-q".into());
+        }
+        v
+    };
+    let a = args("y.png", false);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with(&format!("{}: tile 1/", x.display())))
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    assert!(
+        line.contains(" after ") && line.ends_with(" s left"),
+        "{line}"
+    );
+    let a = args("z.png", true);
+    let o = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
 }

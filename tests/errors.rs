@@ -359,3 +359,104 @@ fn entry_points_that_break_the_runtime_contract_are_refused_at_load() {
     });
     assert!(e.contains(NODE) && e.contains("over the limit"), "{e}");
 }
+
+/// Weights with a NaN or an infinity are refused at load, naming the tensor: one such value
+/// reaches every pixel after a few layers, and the encoder used to write NaN as 0, so every
+/// image came out black with a success status.
+#[test]
+fn non_finite_weights_are_refused_naming_the_tensor() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut f = tiny_file();
+        let t = f.tensors.get_mut(TENSOR).unwrap();
+        t.data[5] = bad;
+        let e = load(&f).unwrap_err();
+        assert!(
+            matches!(&e, Error::Tensor { tensor, .. } if tensor == TENSOR),
+            "{bad}: {e}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("not finite") && msg.contains("index 5") && !msg.contains('\n'),
+            "{msg}"
+        );
+    }
+}
+
+/// The first node of `restore` whose op is `op`, for the tests that edit one.
+fn first_node<'a>(g: &'a mut GraphDoc, op: &str) -> &'a mut wgpu_restore::model::Node {
+    g.functions
+        .get_mut("restore")
+        .unwrap()
+        .nodes
+        .iter_mut()
+        .find(|n| n.op == op)
+        .unwrap()
+}
+
+/// A layer norm's eps must be a positive normal number: a negative one gives NaN wherever
+/// the variance is smaller, zero divides 0 by 0 on flat patches; both restored every image
+/// to black.
+#[test]
+fn normalization_eps_must_be_positive() {
+    for eps in [-1.0f64, -1e-5, 0.0, 1e-45] {
+        let f = tiny_file();
+        let mut g = graph(&f);
+        let n = first_node(&mut g, "layer_norm");
+        let name = n.name.clone();
+        n.attrs.insert("eps".into(), serde_json::json!(eps));
+        let e = load(&with_graph(f, &g)).unwrap_err().to_string();
+        assert!(e.contains(&name) && e.contains("`eps`"), "eps {eps}: {e}");
+    }
+    // The default and any ordinary value load.
+    for eps in [1e-6f64, 1e-5, 0.1] {
+        let f = tiny_file();
+        let mut g = graph(&f);
+        first_node(&mut g, "layer_norm")
+            .attrs
+            .insert("eps".into(), serde_json::json!(eps));
+        load(&with_graph(f, &g)).unwrap();
+    }
+}
+
+/// Paddings are bounded by what the model can use, at load: a conv2d padding of the kernel
+/// or more, and a reflect_pad multiple past the function's down-sampling times its largest
+/// window. A pad to 4096 used to load and then fail every image with "use a smaller image
+/// or tiles".
+#[test]
+fn paddings_are_bounded_at_load() {
+    let f = tiny_file();
+    let mut g = graph(&f);
+    let n = g
+        .functions
+        .get_mut("restore")
+        .unwrap()
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == NODE)
+        .unwrap();
+    assert_eq!(n.attrs["kernel"], 3);
+    n.attrs.insert("padding".into(), serde_json::json!(3));
+    let e = load(&with_graph(f, &g)).unwrap_err().to_string();
+    assert!(
+        e.contains(NODE) && e.contains("padding 3 must be smaller than the kernel 3"),
+        "{e}"
+    );
+    let f = tiny_file();
+    let mut g = graph(&f);
+    let n = first_node(&mut g, "reflect_pad");
+    let name = n.name.clone();
+    n.attrs.insert("multiple".into(), serde_json::json!(4096));
+    let e = load(&with_graph(f, &g)).unwrap_err().to_string();
+    assert!(
+        e.contains(&name) && e.contains("multiple 4096 is more than the function can use"),
+        "{e}"
+    );
+    // The tiny model down-samples x8 and attends in windows of up to 8: a multiple of 64 is
+    // still of use.
+    let f = tiny_file();
+    let mut g = graph(&f);
+    first_node(&mut g, "reflect_pad")
+        .attrs
+        .insert("multiple".into(), serde_json::json!(64));
+    load(&with_graph(f, &g)).unwrap();
+}

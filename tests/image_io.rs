@@ -3,7 +3,8 @@
 use image::{ImageEncoder, ImageFormat};
 use std::path::Path;
 use wgpu_restore::image_io::{
-    decode_image, encode_image, read_image, write_atomic, EncodeOptions, ErrorKind, Format, Replace,
+    decode_image, decode_image_limited, decode_image_within, encode_image, read_image,
+    write_atomic, EncodeOptions, ErrorKind, Format, Replace,
 };
 
 /// A minimal big-endian EXIF block with one Orientation tag.
@@ -220,7 +221,7 @@ fn bad_files_give_clear_errors() {
     // A header claiming 20000 x 20000 pixels: refused from the header, before any decoding
     // (the tiny IDAT behind it would be a corrupt-file error if decoding began).
     let e = decode_image(&png_header_only(20000, 20000), None).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Unsupported, "{e}");
+    assert_eq!(e.kind, ErrorKind::OverPixelLimit, "{e}");
     assert!(
         e.message.contains("20000x20000") && e.message.contains("limit"),
         "{e}"
@@ -232,6 +233,11 @@ fn bad_files_give_clear_errors() {
 
 /// A PNG signature, an IHDR for `w` x `h` RGB8, a 2-byte IDAT and IEND, all with valid CRCs.
 fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    png_header_with(w, h, 8, 2)
+}
+
+/// [`png_header_only`] with another bit depth and colour type (6: RGBA).
+fn png_header_with(w: u32, h: u32, depth: u8, color: u8) -> Vec<u8> {
     fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
         out.extend((data.len() as u32).to_be_bytes());
         let start = out.len();
@@ -244,11 +250,43 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     let mut ihdr = Vec::new();
     ihdr.extend(w.to_be_bytes());
     ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB, deflate, no filter change, not interlaced
+    ihdr.extend([depth, color, 0, 0, 0]); // deflate, no filter change, not interlaced
     chunk(&mut png, b"IHDR", &ihdr);
     chunk(&mut png, b"IDAT", &[0x78, 0x9c]);
     chunk(&mut png, b"IEND", &[]);
     png
+}
+
+/// Whatever the pixel limit, a header whose image would not fit the memory is a per-file
+/// error from the header: a 60000 x 60000 RGBA16 PNG of 80 bytes made the decoder allocate
+/// 28.8 GB, and the failed allocation ended the process (exit 134) and the rest of the
+/// batch with it.
+#[test]
+fn headers_beyond_the_memory_are_refused_whatever_the_pixel_limit() {
+    let huge = png_header_with(60000, 60000, 16, 6);
+    // With 8 GB available: about 230 GB would be needed.
+    let e = decode_image_within(&huge, None, u64::MAX, Some(8 << 30)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::OverMemory, "{e}");
+    assert!(
+        e.message
+            .starts_with("60000x60000 pixels would need about 230.4 GB of memory")
+            && e.message.contains("more than the 8.6 GB available"),
+        "{e}"
+    );
+    // With this machine's memory (no machine has the 640 GB that 100000 x 100000 needs).
+    let e =
+        decode_image_limited(&png_header_with(100000, 100000, 16, 6), None, u64::MAX).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::OverMemory, "{e}");
+    // An image that fits gets as far as decoding (and the tiny IDAT is then corrupt).
+    let e = decode_image_within(
+        &png_header_with(300, 200, 16, 6),
+        None,
+        u64::MAX,
+        Some(8 << 30),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+    assert!(wgpu_restore::image_io::available_memory().is_some_and(|m| m > 0));
 }
 
 #[test]

@@ -367,23 +367,27 @@ fn the_cli_runs_a_model_without_a_prompt_net() {
     let o = cli(&["eval", "--input", f, "--target", f, "--model", m, "--csv"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("file,psnr"));
-    // classify and --probs: one-line refusals naming what the model restores.
-    for args in [
-        vec!["classify", i, "--model", m],
-        vec![
-            "restore",
-            i,
-            "-o",
-            tmp.path().join("p.png").to_str().unwrap(),
-            "--model",
-            m,
-            "--probs",
-            "rain=1",
-        ],
+    // classify and --probs: one-line refusals naming what the model restores (--probs is a
+    // command line the model cannot take: exit 2, as for an unknown degradation name).
+    for (code, args) in [
+        (1, vec!["classify", i, "--model", m]),
+        (
+            2,
+            vec![
+                "restore",
+                i,
+                "-o",
+                tmp.path().join("p.png").to_str().unwrap(),
+                "--model",
+                m,
+                "--probs",
+                "rain=1",
+            ],
+        ),
     ] {
         let o = cli(&args);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
         assert!(err.contains("no Prompt Net"), "{err}");
         assert!(err.contains("restores deraining"), "{err}");

@@ -13,11 +13,12 @@ fn tiny() -> Model {
 
 /// Checks that no two values with overlapping lifetimes share a slot, and that no node's
 /// output shares a slot with one of its inputs or scratch buffers (in the fused function,
-/// which is what the runtime plans and runs).
-fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape]) {
+/// which is what the runtime plans and runs), with values split into segments of at most
+/// `limit` bytes.
+fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape], limit: u64) {
     let fused = model.fused(function).unwrap();
     let f = &fused.function.def;
-    let plan = plan_function(model, function, inputs, Precision::F32).unwrap();
+    let plan = plan_function(model, function, inputs, Precision::F32, limit).unwrap();
     let shapes = model.infer_shapes(function, inputs).unwrap();
     let n = f.nodes.len();
     // Lifetime [birth, death] in node indices; inputs born at -1, outputs die at n.
@@ -36,14 +37,27 @@ fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape]) {
     for o in &f.outputs {
         life.get_mut(o.as_str()).unwrap().1 = n as i64;
     }
+    let slots = |v: &str| plan.value_slots[v].clone();
     let vals: Vec<(&str, (i64, i64))> = life.iter().map(|(k, v)| (*k, *v)).collect();
     for (a, (ab, ad)) in &vals {
-        assert!(
-            plan.slots[plan.value_slot[*a]] >= shapes[*a].bytes(),
-            "{a}: slot too small"
-        );
+        // Every segment's slot holds its channels, and the segments cover the value.
+        let segs = &plan.value_segments[*a];
+        assert_eq!(segs.first().unwrap().0, 0);
+        assert_eq!(segs.last().unwrap().1, shapes[*a].c);
+        let plane = device_bytes(Shape::new(1, shapes[*a].h, shapes[*a].w), Precision::F32);
+        for (&slot, (c0, c1)) in slots(a).iter().zip(segs) {
+            assert!(
+                plan.slots[slot] >= (c1 - c0) as u64 * plane,
+                "{a}: slot too small"
+            );
+            assert!(
+                (c1 - c0) as u64 * plane <= limit,
+                "{a}: segment over the limit"
+            );
+        }
         for (b, (bb, bd)) in &vals {
-            if a < b && plan.value_slot[*a] == plan.value_slot[*b] {
+            let shared = slots(a).iter().any(|s| slots(b).contains(s));
+            if a < b && shared {
                 // Sharing is only allowed when one dies strictly before the other is born.
                 assert!(
                     ad < bb || bd < ab,
@@ -55,19 +69,23 @@ fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape]) {
         }
     }
     for (k, node) in f.nodes.iter().enumerate() {
-        let out = plan.value_slot[&node.outputs[0]];
+        let out = slots(&node.outputs[0]);
         for v in &node.inputs {
-            assert_ne!(
-                plan.value_slot[v], out,
+            assert!(
+                !slots(v).iter().any(|s| out.contains(s)),
                 "node {} reads and writes one buffer",
                 node.name
             );
         }
         for s in &plan.scratch_slots[k] {
-            assert_ne!(*s, out, "node {}: scratch aliases the output", node.name);
+            assert!(
+                !out.contains(s),
+                "node {}: scratch aliases the output",
+                node.name
+            );
             for v in &node.inputs {
-                assert_ne!(
-                    plan.value_slot[v], *s,
+                assert!(
+                    !slots(v).contains(s),
                     "node {}: scratch aliases an input",
                     node.name
                 );
@@ -111,9 +129,28 @@ fn peak_is_below_the_sum_of_intermediates() {
 #[test]
 fn no_two_live_values_share_a_buffer() {
     let m = tiny();
-    check_no_conflicts(&m, "restore", &[Shape::new(3, 37, 53), Shape::new(3, 1, 1)]);
-    check_no_conflicts(&m, "restore", &[Shape::new(3, 1, 1), Shape::new(3, 1, 1)]);
-    check_no_conflicts(&m, "classify", &[Shape::new(3, 32, 32)]);
+    check_no_conflicts(
+        &m,
+        "restore",
+        &[Shape::new(3, 37, 53), Shape::new(3, 1, 1)],
+        u64::MAX,
+    );
+    check_no_conflicts(
+        &m,
+        "restore",
+        &[Shape::new(3, 1, 1), Shape::new(3, 1, 1)],
+        u64::MAX,
+    );
+    check_no_conflicts(&m, "classify", &[Shape::new(3, 32, 32)], u64::MAX);
+    // Values over 16 planes (of the 40x56 the model pads 37x53 to) split into segments, the
+    // attention inputs at whole heads (up to 16 channels).
+    let plane = device_bytes(Shape::new(1, 40, 56), Precision::F32);
+    check_no_conflicts(
+        &m,
+        "restore",
+        &[Shape::new(3, 37, 53), Shape::new(3, 1, 1)],
+        16 * plane,
+    );
 }
 
 #[test]
@@ -137,7 +174,8 @@ fn the_runtime_uses_the_plan() {
     let rt = common::runtime();
     let inputs = [Shape::new(3, 16, 16), Shape::new(3, 1, 1)];
     let used = rt.plan(&m, "restore", &inputs).unwrap();
-    let planned = plan_function(&m, "restore", &inputs, rt.precision()).unwrap();
+    let planned =
+        plan_function(&m, "restore", &inputs, rt.precision(), rt.binding_limit()).unwrap();
     assert_eq!(used.slots, planned.slots);
     assert!(used.slots.len() < m.function("restore").unwrap().def.nodes.len() / 4);
 }

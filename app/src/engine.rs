@@ -222,7 +222,10 @@ async fn run_job(engine: &Engine, job: Job, send: &dyn Fn(Event)) {
     };
     let probs = match job.probs {
         Some(p) => p,
-        None => match rt.classify_async(model, &source.rgb).await {
+        // Probabilities that are not finite would restore to NaN: the same refusal as the CLI.
+        None => match rt.classify_async(model, &source.rgb).await.and_then(|p| {
+            wgpu_restore::ensemble::check_finite("the degradation probabilities", &p).map(|()| p)
+        }) {
             Ok(p) => {
                 send(Event::Classified(id, p.clone()));
                 p

@@ -747,3 +747,48 @@ fn a_lost_device_is_reopened_for_the_next_image() {
     pollster::block_on(engine.reopen_lost_device());
     assert!(Arc::ptr_eq(&new, engine.runtime.as_ref().unwrap()));
 }
+
+/// The worker refuses a restoration that is not finite (a model whose finite weights
+/// overflow f32: the tiny model's embedding times 1e38) with the reason, instead of
+/// showing and offering to save a black image.
+#[test]
+fn a_non_finite_restoration_fails_the_item() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc::channel;
+    use wgpu_restore::model::{read_safetensors, write_safetensors};
+    use wgpu_restore_app::engine::{spawn, Event, Job};
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny.safetensors");
+    let mut f = read_safetensors(&std::fs::read(p).unwrap()).unwrap();
+    let w = f.tensors.get_mut("restorer.embed.weight").unwrap();
+    w.data.iter_mut().for_each(|v| *v *= 1e38);
+    let model = Arc::new(Model::from_bytes(&write_safetensors(&f).unwrap()).unwrap());
+    let (engine, _gpu) = test_engine_with(true, model, "overflowing");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.png");
+    write_png(&path, &test_image(48, 32), None);
+    let (jobs, job_rx) = channel();
+    let (event_tx, events) = channel();
+    let worker = spawn(engine, job_rx, event_tx, || {});
+    jobs.send(Job {
+        item: 1,
+        path,
+        file: None,
+        source: None,
+        probs: Some(vec![0.5; 3]),
+        ensemble: false,
+        cancel: Arc::new(AtomicBool::new(false)),
+    })
+    .unwrap();
+    drop(jobs);
+    worker.join().unwrap();
+    let mut failed = None;
+    for e in events.try_iter() {
+        match e {
+            Event::Failed(1, msg) => failed = Some(msg),
+            Event::Restored(_) => panic!("a non-finite restoration was shown as restored"),
+            _ => {}
+        }
+    }
+    let msg = failed.expect("the item failed");
+    assert!(msg.contains("NaN or infinite"), "{msg}");
+}

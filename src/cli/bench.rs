@@ -6,6 +6,7 @@ use super::{
 use clap::Args;
 use std::collections::BTreeMap;
 use std::time::Instant;
+use wgpu_restore::cost::{node_cost, Cost};
 use wgpu_restore::image_io;
 use wgpu_restore::{list_adapters, memory_report, NodeTiming, Shape, Tensor};
 
@@ -37,6 +38,10 @@ pub struct BenchArgs {
     /// Also list the N slowest nodes (name, op, input shape, time).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub nodes: usize,
+    /// Also measure the device's memory bandwidth (a large elementwise add) and arithmetic
+    /// rate (a large 1x1 convolution), and show each op family's share of them.
+    #[arg(long)]
+    pub roofline: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -60,20 +65,20 @@ pub struct InfoArgs {
 fn parse_size(s: &str) -> CliResult<(usize, usize)> {
     let (w, h) = s
         .split_once(['x', 'X'])
-        .ok_or_else(|| Fatal(format!("--size: `{s}` is not WxH")))?;
+        .ok_or_else(|| Fatal::usage(format!("--size: `{s}` is not WxH")))?;
     let w: usize = w
         .trim()
         .parse()
-        .map_err(|_| Fatal(format!("--size: `{s}` is not WxH")))?;
+        .map_err(|_| Fatal::usage(format!("--size: `{s}` is not WxH")))?;
     let h: usize = h
         .trim()
         .parse()
-        .map_err(|_| Fatal(format!("--size: `{s}` is not WxH")))?;
+        .map_err(|_| Fatal::usage(format!("--size: `{s}` is not WxH")))?;
     if w == 0 || h == 0 {
-        return Err(Fatal("--size: sides must be positive".into()));
+        return Err(Fatal::usage("--size: sides must be positive".into()));
     }
     if (w as u64) * (h as u64) > image_io::MAX_PIXELS {
-        return Err(Fatal(format!(
+        return Err(Fatal::usage(format!(
             "--size: {w}x{h} is over the {}-megapixel limit on images",
             image_io::MAX_PIXELS / 1_000_000
         )));
@@ -111,7 +116,7 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
     let (image, source) = match &a.input {
         Some(p) => {
             let img =
-                image_io::read_image(p).map_err(|e| Fatal(format!("{}: {e}", p.display())))?;
+                image_io::read_image(p).map_err(|e| Fatal::new(format!("{}: {e}", p.display())))?;
             (img.rgb, p.display().to_string())
         }
         None => {
@@ -131,7 +136,7 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
             "image: {w}x{h} ({source}); model: {model_name}; warm-up run (pipelines, buffers)..."
         );
     }
-    let fail = |e: wgpu_restore::Error| Fatal(problem(&e));
+    let fail = |e: wgpu_restore::Error| Fatal::new(problem(&e));
     let t = Instant::now();
     let probs = rt.classify(&model, &image).map_err(fail)?;
     rt.restore(&model, &image, &probs).map_err(fail)?;
@@ -160,16 +165,49 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
     let (_, timings) = rt
         .profile_function(&model, "restore", &inputs)
         .map_err(fail)?;
-    let mut by_op: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    for t in &timings {
+    // Per op family: time, nodes, and the work and traffic of its nodes (src/cost.rs).
+    let fused = model.fused("restore").map_err(fail)?;
+    let value_shapes = model.infer_shapes("restore", &shapes).map_err(fail)?;
+    let mut by_op: BTreeMap<String, (f64, usize, Cost)> = BTreeMap::new();
+    for (t, (node, op)) in timings
+        .iter()
+        .zip(fused.function.def.nodes.iter().zip(&fused.function.ops))
+    {
+        let ins: Vec<Shape> = node.inputs.iter().map(|v| value_shapes[v]).collect();
+        let weights: usize = node
+            .weights
+            .values()
+            .map(|w| {
+                model
+                    .tensors
+                    .get(w)
+                    .or_else(|| fused.tensors.get(w))
+                    .map_or(0, |t| t.data.len())
+            })
+            .sum();
+        let cost = node_cost(
+            op,
+            &ins,
+            value_shapes[&node.outputs[0]],
+            weights,
+            rt.precision(),
+        );
         let e = by_op.entry(t.op.clone()).or_default();
         e.0 += t.ms;
         e.1 += 1;
+        e.2 += cost;
     }
-    let mut ops: Vec<(String, f64, usize)> =
-        by_op.into_iter().map(|(o, (ms, n))| (o, ms, n)).collect();
+    let mut ops: Vec<(String, f64, usize, Cost)> = by_op
+        .into_iter()
+        .map(|(o, (ms, n, c))| (o, ms, n, c))
+        .collect();
     ops.sort_by(|a, b| b.1.total_cmp(&a.1));
     let gpu_total: f64 = ops.iter().map(|o| o.1).sum();
+    let peaks = if a.roofline && !timings.is_empty() {
+        Some(device_peaks(&rt).map_err(fail)?)
+    } else {
+        None
+    };
     let mem = memory_report(&model, "restore", &shapes, rt.precision()).map_err(fail)?;
     let cmem = model
         .doc
@@ -200,7 +238,11 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
             "peak_gpu_bytes": peak,
             "activation_bytes": mem.peak_bytes, "weight_bytes": mem.weight_bytes,
             "timestamps": g.timestamps,
-            "ops": ops.iter().map(|(o, ms, n)| serde_json::json!({"op": o, "ms": ms, "nodes": n})).collect::<Vec<_>>(),
+            "ops": ops.iter().map(|(o, ms, n, c)| serde_json::json!({
+                "op": o, "ms": ms, "nodes": n, "gflop": c.flops / 1e9, "gbytes": c.bytes / 1e9,
+                "gflop_per_s": c.flops / ms.max(1e-9) / 1e6, "gb_per_s": c.bytes / ms.max(1e-9) / 1e6,
+            })).collect::<Vec<_>>(),
+            "device_peaks": peaks.map(|(gb, gf)| serde_json::json!({"gb_per_s": gb, "gflop_per_s": gf})),
         });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap());
         return Ok(0);
@@ -236,10 +278,32 @@ pub fn run_bench(a: BenchArgs) -> CliResult<i32> {
         println!("per-op times: unavailable (the adapter has no timestamp queries)");
     } else {
         println!("per-op GPU time (restore, timestamp queries), total {gpu_total:.1} ms:");
-        println!("  {:<20} {:>10} {:>7} {:>6}", "op", "ms", "%", "nodes");
-        for (o, ms, n) in ops.iter().take(a.top) {
+        if let Some((gb, gf)) = peaks {
             println!(
-                "  {o:<20} {ms:>10.2} {:>6.1}% {n:>6}",
+                "  device peaks measured here: {gb:.1} GB/s (elementwise add), {gf:.1} GFLOP/s (1x1 convolution 128->128 at 512x512)"
+            );
+        }
+        println!(
+            "  {:<20} {:>10} {:>7} {:>6} {:>9} {:>8}{}",
+            "op",
+            "ms",
+            "%",
+            "nodes",
+            "GFLOP/s",
+            "GB/s",
+            if peaks.is_some() {
+                "  of peak (flop, bytes)"
+            } else {
+                ""
+            }
+        );
+        for (o, ms, n, c) in ops.iter().take(a.top) {
+            let (gf, gb) = (c.flops / ms.max(1e-9) / 1e6, c.bytes / ms.max(1e-9) / 1e6);
+            let share = peaks
+                .map(|(pb, pf)| format!("  {:>5.0}% {:>5.0}%", 100.0 * gf / pf, 100.0 * gb / pb))
+                .unwrap_or_default();
+            println!(
+                "  {o:<20} {ms:>10.2} {:>6.1}% {n:>6} {gf:>9.2} {gb:>8.2}{share}",
                 100.0 * ms / gpu_total.max(1e-9)
             );
         }
@@ -311,6 +375,15 @@ pub fn run_info(a: InfoArgs) -> CliResult<i32> {
                     mib(g.max_binding_bytes()),
                     mib(g.limits.max_buffer_size),
                 );
+                let budget = wgpu_restore::tiling::TileOptions::for_runtime(rt).memory_budget;
+                println!(
+                    "memory:  {} for buffers; one forward may use {:.0} MiB before images are tiled; stored as {}",
+                    g.memory
+                        .map(|m| format!("{:.0} MiB", mib(m)))
+                        .unwrap_or_else(|| "not reported".into()),
+                    mib(budget),
+                    rt.precision().name()
+                );
                 if let Some(n) = rt.note() {
                     println!("{n}");
                 }
@@ -348,6 +421,62 @@ pub fn run_info(a: InfoArgs) -> CliResult<i32> {
     }
     match chosen {
         Ok(_) => Ok(0),
-        Err(e) => Err(Fatal(problem(&e))),
+        Err(e) => Err(Fatal::new(problem(&e))),
     }
+}
+
+/// The device's memory bandwidth (GB/s: an add of two 48 MB planes' worth of values, three
+/// values moved) and arithmetic rate (GFLOP/s: a 1x1 convolution 128 -> 128 at 512x512,
+/// 8.6 GFLOP), each the best of 3 timed runs, with the same kernels the models use.
+fn device_peaks(rt: &wgpu_restore::Runtime) -> wgpu_restore::Result<(f64, f64)> {
+    use std::collections::BTreeMap;
+    use wgpu_restore::model::{HostTensor, Model, Node};
+    let best = |model: &Model, inputs: &[Tensor]| -> wgpu_restore::Result<f64> {
+        let mut ms = f64::INFINITY;
+        for _ in 0..4 {
+            let (_, t) = rt.profile_function(model, "node", inputs)?;
+            ms = ms.min(t.iter().map(|t| t.ms).sum());
+        }
+        rt.release(model);
+        Ok(ms)
+    };
+    let node = |op: &str, inputs: usize, attrs: serde_json::Value, weights: serde_json::Value| {
+        serde_json::from_value::<Node>(serde_json::json!({
+            "name": "peak", "op": op, "inputs": (0..inputs).map(|i| format!("input.{i}")).collect::<Vec<_>>(),
+            "outputs": ["out"], "attrs": attrs, "weights": weights,
+        }))
+        .expect("a valid node")
+    };
+    let add_shape = Shape::new(12, 1024, 1024);
+    let add = Model::single_node(
+        node("add", 2, serde_json::json!({}), serde_json::json!({})),
+        &[12, 12],
+        BTreeMap::new(),
+    )?;
+    let x = Tensor::new(add_shape, vec![0.5; add_shape.numel()]);
+    let add_ms = best(&add, &[x.clone(), x])?;
+    let bytes = 3.0 * add_shape.numel() as f64 * rt.precision().bytes() as f64;
+    let conv = Model::single_node(
+        node(
+            "conv2d",
+            1,
+            serde_json::json!({"kernel": 1, "stride": 1, "padding": 0, "groups": 1}),
+            serde_json::json!({"weight": "w"}),
+        ),
+        &[128],
+        BTreeMap::from([(
+            "w".to_string(),
+            HostTensor {
+                shape: vec![128, 128, 1, 1],
+                data: vec![0.01; 128 * 128],
+            },
+        )]),
+    )?;
+    let conv_shape = Shape::new(128, 512, 512);
+    let conv_ms = best(
+        &conv,
+        &[Tensor::new(conv_shape, vec![0.5; conv_shape.numel()])],
+    )?;
+    let flops = 2.0 * 128.0 * 128.0 * (512.0 * 512.0);
+    Ok((bytes / add_ms / 1e6, flops / conv_ms / 1e6))
 }

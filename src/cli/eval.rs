@@ -1,7 +1,7 @@
 //! `eval`: restore degraded images and score them against clean targets.
 
 use super::{
-    load_model_and_probs, open_runtime, parse_synth, problem, restore::restore_one,
+    load_model_and_probs, open_runtime, parse_synth, problem, read_error, restore::restore_one,
     restore::SizeCache, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
 };
 use clap::Args;
@@ -78,11 +78,11 @@ struct Row {
 
 fn by_stem(dir: &std::path::Path) -> CliResult<BTreeMap<String, InputFile>> {
     if !dir.is_dir() {
-        return Err(Fatal(format!("{}: not a folder", dir.display())));
+        return Err(Fatal::new(format!("{}: not a folder", dir.display())));
     }
     let (files, errors) = super::expand_inputs(&[dir.display().to_string()], false);
     if let Some((f, m)) = errors.first() {
-        return Err(Fatal(format!("{f}: {m}")));
+        return Err(Fatal::new(format!("{f}: {m}")));
     }
     let mut by_stem: BTreeMap<String, InputFile> = BTreeMap::new();
     for f in files {
@@ -95,7 +95,7 @@ fn by_stem(dir: &std::path::Path) -> CliResult<BTreeMap<String, InputFile>> {
         // Pairs are matched by stem, so a.png and a.jpg in one folder are ambiguous: say so
         // rather than pair one of them silently.
         if let Some(first) = by_stem.get(&stem) {
-            return Err(Fatal(format!(
+            return Err(Fatal::new(format!(
                 "{}: has the same name as {} (images are paired by name without the extension)",
                 f.path.display(),
                 first.path.display()
@@ -132,6 +132,7 @@ fn json_scores(s: &Scores) -> serde_json::Value {
 pub fn run(a: EvalArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let start = Instant::now();
+    a.tiles.check()?;
     let (model, model_name, fixed) = load_model_and_probs(&a.model, a.probs.as_deref())?;
     let targets = by_stem(&a.target)?;
     let mut failed: Vec<(String, String)> = Vec::new();
@@ -185,12 +186,12 @@ pub fn run(a: EvalArgs) -> CliResult<i32> {
             .unwrap_or_else(|| target.path.display().to_string());
         let r = guard::catch(|| -> Result<Row, String> {
             let t = image_io::read_image_limited(&target.path, a.tiles.max_pixels())
-                .map_err(|e| format!("target {}: {e}", target.path.display()))?;
+                .map_err(|e| format!("target {}: {}", target.path.display(), read_error(e)))?;
             let clean = t.to_rgb8();
             let degraded = match input {
                 Some(f) => {
                     let i = image_io::read_image_limited(&f.path, a.tiles.max_pixels())
-                        .map_err(|e| e.to_string())?;
+                        .map_err(read_error)?;
                     if (i.width(), i.height()) != (t.width(), t.height()) {
                         return Err(format!(
                             "size {}x{} does not match the target {} ({}x{})",

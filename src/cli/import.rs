@@ -46,16 +46,16 @@ pub fn run(a: ImportArgs) -> CliResult<i32> {
     let arch = Arch::parse(&a.arch).expect("clap restricts ARCH");
     let src = a.checkpoint.display();
     if !a.checkpoint.is_file() {
-        return Err(Fatal(format!("{src}: no such file")));
+        return Err(Fatal::new(format!("{src}: no such file")));
     }
     if image_io::same_file(&a.checkpoint, &a.output) {
-        return Err(Fatal(format!(
+        return Err(Fatal::new(format!(
             "{}: the output would replace the checkpoint",
             a.output.display()
         )));
     }
     if a.output.exists() && !a.overwrite {
-        return Err(Fatal(format!(
+        return Err(Fatal::new(format!(
             "{}: the output exists (use --overwrite)",
             a.output.display()
         )));
@@ -66,14 +66,14 @@ pub fn run(a: ImportArgs) -> CliResult<i32> {
         f32: a.f32,
     };
     let imported =
-        import::import_file(&a.checkpoint, &opts).map_err(|e| Fatal(format!("{src}: {e}")))?;
+        import::import_file(&a.checkpoint, &opts).map_err(|e| Fatal::new(format!("{src}: {e}")))?;
     let replace = if a.overwrite {
         Replace::Always
     } else {
         Replace::Never
     };
     image_io::write_atomic(&a.output, &imported.bytes, replace)
-        .map_err(|e| Fatal(format!("{}: {e}", a.output.display())))?;
+        .map_err(|e| Fatal::new(format!("{}: {e}", a.output.display())))?;
     if !a.quiet {
         println!(
             "{}: {} {} ({}), {:.1}M parameters, {} -> {} ({:.1} MB)",

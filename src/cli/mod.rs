@@ -11,6 +11,7 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use wgpu_restore::image_io::{self, Format};
+pub use wgpu_restore::probs::{format_probs, parse_probs};
 use wgpu_restore::synth::Synth;
 use wgpu_restore::tiling::TileOptions;
 use wgpu_restore::{AdapterChoice, BackendChoice, Error, Model, Runtime, RuntimeOptions};
@@ -74,15 +75,23 @@ pub enum Cmd {
 #[derive(Args, Debug, Clone)]
 pub struct DeviceArgs {
     /// Graphics API: auto, vulkan, metal, dx12 or gl.
-    #[arg(long, value_name = "API", default_value = "auto")]
+    #[arg(long, value_name = "API", default_value = "auto", value_parser = parse_backend)]
     pub backend: String,
     /// Adapter by index (as `info` lists them) or by a part of its name.
     #[arg(long, value_name = "INDEX|NAME")]
     pub adapter: Option<String>,
     /// How values and weights are stored on the device: f32, f16 (half the memory and
     /// bandwidth; needs SHADER_F16) or auto (f16 on GPUs that have it, f32 on CPU adapters).
-    #[arg(long, value_name = "P", default_value = "auto")]
+    #[arg(long, value_name = "P", default_value = "auto", value_parser = ["f32", "f16", "auto"])]
     pub precision: String,
+}
+
+/// `--backend`, checked by clap so that a wrong name is a usage error (exit 2) like any
+/// other wrong value; kept as written for messages.
+fn parse_backend(s: &str) -> Result<String, String> {
+    s.parse::<BackendChoice>()
+        .map(|_| s.to_string())
+        .map_err(|e| problem(&e).trim_start_matches("input: ").to_string())
 }
 
 /// Model selection.
@@ -93,20 +102,27 @@ pub struct ModelArgs {
     pub model: Option<PathBuf>,
 }
 
+/// The tile overlap when `--tile-overlap` is not given.
+pub const DEFAULT_OVERLAP: u32 = 32;
+
 /// Tiling.
 #[derive(Args, Debug, Clone)]
 pub struct TileArgs {
     /// Tile side in pixels (default: automatic, the whole image when it fits the device).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..))]
     pub tile: Option<u32>,
-    /// Overlap between neighbouring tiles in pixels (blended smoothly; at most half a tile).
-    #[arg(long, value_name = "M", default_value_t = 32)]
-    pub tile_overlap: u32,
-    /// Device memory one forward may use for activations, in MiB (automatic tile size).
-    #[arg(long, value_name = "MIB", default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
-    pub max_memory: u64,
+    /// Overlap between neighbouring tiles in pixels, blended smoothly; at most half a tile
+    /// [default: 32, cut to half of a smaller tile].
+    #[arg(long, value_name = "M")]
+    pub tile_overlap: Option<u32>,
+    /// Device memory one forward may use for activations, in MiB: images whose forward
+    /// needs more are tiled. Default: three quarters of the device's memory (for a CPU
+    /// adapter, of the host's available memory), 2048 where the device does not say.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub max_memory: Option<u64>,
     /// Largest image read, in megapixels; larger files are refused from their header
-    /// (each megapixel needs some 45 MB of memory on its way through).
+    /// (each megapixel needs some 50 MB of memory on its way through; an image that would
+    /// not fit the memory available is refused from its header whatever this limit).
     #[arg(long, value_name = "MP", default_value_t = (image_io::MAX_PIXELS / 1_000_000) as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_megapixels: u32,
 }
@@ -115,9 +131,37 @@ impl TileArgs {
     pub fn options(&self, rt: &Runtime) -> TileOptions {
         let mut o = TileOptions::for_runtime(rt);
         o.tile = self.tile.map(|t| t as usize);
-        o.overlap = self.tile_overlap as usize;
-        o.memory_budget = self.max_memory << 20;
+        o.overlap = self.tile_overlap.unwrap_or(DEFAULT_OVERLAP) as usize;
+        if let Some(mib) = self.max_memory {
+            o.memory_budget = mib << 20;
+        }
         o
+    }
+
+    /// Refuses an overlap of more than half of `--tile` (the tiles would start every few
+    /// pixels); the default overlap is cut to half of a small tile instead.
+    pub fn check(&self) -> CliResult<()> {
+        if let (Some(t), Some(o)) = (self.tile, self.tile_overlap) {
+            if o > t / 2 {
+                return Err(Fatal::usage(format!(
+                    "--tile-overlap {o} is more than half of --tile {t} (at most {})",
+                    t / 2
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A warning when the overlap asked for was cut to half of a tile the run chose itself
+    /// (`tile`: from the device's limits, or smaller after running out of memory).
+    pub fn overlap_warning(&self, tile: Option<usize>) -> Option<String> {
+        let (t, o) = (tile?, self.tile_overlap? as usize);
+        (self.tile != Some(t as u32) && o > t / 2).then(|| {
+            format!(
+                "--tile-overlap {o} is more than half of the {t}-pixel tile this image was restored with: {} used",
+                t / 2
+            )
+        })
     }
 
     /// `--max-megapixels` in pixels.
@@ -126,13 +170,32 @@ impl TileArgs {
     }
 }
 
-/// A failure that ends the run before any file is processed.
+/// A failure that ends the run before any file is processed. The exit status follows one
+/// rule: 2 when the command line is wrong (a value that no run could accept: an unknown
+/// backend, `--tile-overlap` over half of `--tile`, an output name of an unknown format,
+/// `--probs` naming an unknown degradation), found before any file is read, as clap's own
+/// usage errors; 1 for everything that went wrong at run time (a missing file, the model,
+/// the device).
 #[derive(Debug)]
-pub struct Fatal(pub String);
+pub struct Fatal {
+    pub msg: String,
+    pub usage: bool,
+}
+
+impl Fatal {
+    /// A run-time failure (exit 1).
+    pub fn new(msg: String) -> Fatal {
+        Fatal { msg, usage: false }
+    }
+    /// A wrong command line (exit 2).
+    pub fn usage(msg: String) -> Fatal {
+        Fatal { msg, usage: true }
+    }
+}
 
 impl<E: std::fmt::Display> From<E> for Fatal {
     fn from(e: E) -> Self {
-        Fatal(e.to_string())
+        Fatal::new(e.to_string())
     }
 }
 
@@ -146,12 +209,22 @@ pub fn problem(e: &Error) -> String {
     }
 }
 
+/// An image decoding error for a command that has `--max-megapixels`: the pixel limit names
+/// the option that moves it.
+pub fn read_error(e: image_io::ImageIoError) -> String {
+    if e.kind == image_io::ErrorKind::OverPixelLimit {
+        format!("{e} (--max-megapixels)")
+    } else {
+        e.to_string()
+    }
+}
+
 /// Loads `--model` or the embedded model.
 pub fn load_model(args: &ModelArgs) -> CliResult<(Model, String)> {
     match &args.model {
         Some(p) => match Model::load(p) {
             Ok(m) => Ok((m, p.display().to_string())),
-            Err(e) => Err(Fatal(format!(
+            Err(e) => Err(Fatal::new(format!(
                 "{}: invalid model file: {}",
                 p.display(),
                 problem(&e)
@@ -159,7 +232,7 @@ pub fn load_model(args: &ModelArgs) -> CliResult<(Model, String)> {
         },
         None => Model::from_bytes(EMBEDDED_MODEL)
             .map(|m| (m, EMBEDDED_NAME.to_string()))
-            .map_err(|e| Fatal(format!("embedded model: {}", problem(&e)))),
+            .map_err(|e| Fatal::new(format!("embedded model: {}", problem(&e)))),
     }
 }
 
@@ -173,12 +246,12 @@ pub fn load_model_and_probs(
     let (model, name) = load_model(args)?;
     let fixed = match probs {
         Some(_) if !model.has_prompt_net() => {
-            return Err(Fatal(format!(
+            return Err(Fatal::usage(format!(
                 "--probs: {name} has no Prompt Net ({}): it takes no degradation probabilities",
                 describe_model(&model)
             )))
         }
-        Some(s) => Some(parse_probs(s, model.degradations()).map_err(Fatal)?),
+        Some(s) => Some(parse_probs(s, model.degradations()).map_err(Fatal::usage)?),
         None => None,
     };
     Ok((model, name, fixed))
@@ -194,15 +267,18 @@ pub fn describe_model(model: &Model) -> String {
 }
 
 pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult<RuntimeOptions> {
-    let backend: BackendChoice = dev.backend.parse().map_err(|e: Error| Fatal(problem(&e)))?;
+    let backend: BackendChoice = dev
+        .backend
+        .parse()
+        .map_err(|e: Error| Fatal::new(problem(&e)))?;
     let adapter: AdapterChoice = match &dev.adapter {
-        Some(a) => a.parse().map_err(|e: Error| Fatal(problem(&e)))?,
+        Some(a) => a.parse().map_err(|e: Error| Fatal::new(problem(&e)))?,
         None => AdapterChoice::Auto,
     };
     let precision: wgpu_restore::PrecisionChoice = dev
         .precision
         .parse()
-        .map_err(|e: Error| Fatal(problem(&e)))?;
+        .map_err(|e: Error| Fatal::usage(problem(&e)))?;
     Ok(RuntimeOptions {
         backend,
         adapter,
@@ -215,54 +291,7 @@ pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult
 /// Opens the device once for the whole run.
 pub fn open_runtime(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult<Runtime> {
     let opts = gpu_options(dev, quiet, timestamps)?;
-    Runtime::new(opts).map_err(|e| Fatal(problem(&e)))
-}
-
-/// Parses `noise=0.9,rain=0,haze=0.2` into a probability vector in the model's order.
-/// Names not given are 0.
-pub fn parse_probs(s: &str, names: &[String]) -> Result<Vec<f32>, String> {
-    let mut probs = vec![0.0f32; names.len()];
-    let mut seen = vec![false; names.len()];
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = part
-            .split_once('=')
-            .ok_or_else(|| format!("--probs: `{part}` is not NAME=VALUE"))?;
-        let k = k.trim();
-        let i = names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(k))
-            .ok_or_else(|| {
-                format!(
-                    "--probs: unknown degradation `{k}` (this model knows: {})",
-                    names.join(", ")
-                )
-            })?;
-        if seen[i] {
-            return Err(format!("--probs: `{k}` is given twice"));
-        }
-        seen[i] = true;
-        let v: f32 = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("--probs: `{v}` is not a number"))?;
-        if !(0.0..=1.0).contains(&v) {
-            return Err(format!("--probs: {k}={v} is outside 0..=1"));
-        }
-        probs[i] = v;
-    }
-    if !seen.iter().any(|&s| s) {
-        return Err("--probs: no NAME=VALUE given".into());
-    }
-    Ok(probs)
-}
-
-pub fn format_probs(names: &[String], probs: &[f32]) -> String {
-    names
-        .iter()
-        .zip(probs)
-        .map(|(n, p)| format!("{n} {p:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Runtime::new(opts).map_err(|e| Fatal::new(problem(&e)))
 }
 
 /// One input file and the path it is shown and mapped by.
@@ -405,6 +434,15 @@ impl Ui {
             let _ = self.mp.println(msg);
         }
     }
+    /// A warning: the run goes on, but not quite as asked (always shown).
+    pub fn warn(&self, file: &str, msg: &str) {
+        let line = format!("warning: {file}: {msg}");
+        if self.mp.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.mp.println(line);
+        }
+    }
     /// An error line (always shown).
     pub fn error(&self, file: &str, msg: &str) {
         let line = format!("error: {file}: {msg}");
@@ -465,9 +503,13 @@ pub fn main() -> i32 {
     };
     match r {
         Ok(code) => code,
-        Err(Fatal(msg)) => {
+        Err(Fatal { msg, usage }) => {
             eprintln!("error: {msg}");
-            1
+            if usage {
+                2
+            } else {
+                1
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::{
     describe_model, expand_inputs, format_probs, load_model, load_model_and_probs, open_runtime,
-    problem, summary, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
+    problem, read_error, summary, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
 };
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,8 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
-use std::time::Instant;
-use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, PreparedOutput, Replace};
 use wgpu_restore::tiling::{TileOptions, TileReport};
 use wgpu_restore::{ensemble, guard};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
@@ -124,7 +125,7 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
         && Format::from_path(&a.output).is_some()
         && !a.output.is_dir();
     if !single_file_out && a.output.exists() && !a.output.is_dir() {
-        return Err(Fatal(format!(
+        return Err(Fatal::new(format!(
             "{}: is a file; with several inputs (or a folder) the output must be a folder",
             a.output.display()
         )));
@@ -147,16 +148,15 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
             (a.output.clone(), fmt)
         } else {
             let fmt = a.format.unwrap_or(in_fmt);
-            let stem = f.rel.file_stem().unwrap_or_default().to_string_lossy();
-            let ext = if a.format.is_some() {
-                fmt.extension().to_string()
-            } else {
-                f.rel
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_string())
-                    .unwrap_or_else(|| fmt.extension().to_string())
-            };
-            let name = format!("{stem}{}.{ext}", a.suffix);
+            // Built from the name's own bytes: a name that is not UTF-8 (possible on Unix)
+            // keeps them instead of getting U+FFFD in their place.
+            let mut name = f.rel.file_stem().unwrap_or_default().to_os_string();
+            name.push(&a.suffix);
+            name.push(".");
+            match (a.format, f.rel.extension()) {
+                (None, Some(ext)) => name.push(ext),
+                _ => name.push(fmt.extension()),
+            }
             let dir = a.output.join(f.rel.parent().unwrap_or(Path::new("")));
             (dir.join(name), fmt)
         };
@@ -212,6 +212,64 @@ fn plan_jobs(a: &RestoreArgs, files: Vec<InputFile>) -> CliResult<Planned> {
     Ok((jobs, skipped, errors))
 }
 
+/// The output folders a run created, so that those it left empty (every file in them
+/// failed, or the run stopped) are removed at the end: a failed run leaves nothing behind.
+#[derive(Default)]
+struct Folders {
+    created: Mutex<Vec<PathBuf>>,
+}
+
+impl Folders {
+    /// Creates `dir` and its missing parents.
+    fn ensure(&self, dir: &Path) -> Result<(), String> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the folder {}: {e}", dir.display()))?;
+        self.created.lock().unwrap().extend(missing);
+        Ok(())
+    }
+
+    /// Removes the created folders that are empty, the deepest first.
+    fn remove_empty(&self) {
+        let mut dirs = std::mem::take(&mut *self.created.lock().unwrap());
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for d in dirs {
+            let _ = std::fs::remove_dir(d); // fails, as it should, on a folder with files
+        }
+    }
+}
+
+/// Makes `j`'s output ready before any work is spent on the file: its folder (created when
+/// `create_folder`, as for folder outputs; a single output file's folder must exist), its
+/// name and its temporary file's name checked (see `image_io::prepare_output`).
+fn prepare(
+    j: &Job,
+    folders: &Folders,
+    create_folder: bool,
+    replace: Replace,
+) -> Result<PreparedOutput, String> {
+    let shown = j.output.display();
+    if create_folder {
+        if let Some(dir) = j.output.parent() {
+            folders
+                .ensure(dir)
+                .map_err(|e| format!("writing {shown}: {e}"))?;
+        }
+    }
+    image_io::prepare_output(&j.output, replace).map_err(|e| format!("writing {shown}: {e}"))
+}
+
+/// How often a tiled image's progress is printed when stderr is not a terminal.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// Probabilities for one image: the override, or the Prompt Net's.
 fn probs_for(
     rt: &Runtime,
@@ -221,7 +279,10 @@ fn probs_for(
 ) -> Result<Vec<f32>, String> {
     match fixed {
         Some(p) => Ok(p.clone()),
-        None => rt.classify(model, img).map_err(|e| problem(&e)),
+        None => rt
+            .classify(model, img)
+            .and_then(|p| ensemble::check_finite("the degradation probabilities", &p).map(|()| p))
+            .map_err(|e| problem(&e)),
     }
 }
 
@@ -245,9 +306,29 @@ impl SizeCache {
     }
 }
 
+/// Refuses an `-o` that would silently become a folder although it reads as a file name:
+/// one with an extension that is not an output format (`-o out.bmp`), neither existing nor
+/// ending with `/`.
+fn check_output_name(out: &Path) -> CliResult<()> {
+    let text = out.as_os_str().to_string_lossy();
+    if out.exists() || text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
+        return Ok(());
+    }
+    match out.extension() {
+        Some(ext) if Format::from_path(out).is_none() => Err(Fatal::usage(format!(
+            "-o {}: .{} is not a format this tool writes (png, jpg, tif, webp); for a folder of that name, end it with /",
+            out.display(),
+            ext.to_string_lossy()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let start = Instant::now();
+    a.tiles.check()?;
+    check_output_name(&a.output)?;
     let (model, model_name, fixed) = load_model_and_probs(&a.model, a.probs.as_deref())?;
     let (files, mut failed) = expand_inputs(&a.inputs, a.recursive);
     for (f, m) in &failed {
@@ -276,15 +357,10 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             code
         });
     }
+    // Output folders are created as their first file comes up (and removed at the end if
+    // nothing was written in them), so a run that fails early leaves none behind.
     let single_output_file = jobs.len() == 1 && jobs[0].output == a.output;
-    if !a.output.exists() && !single_output_file {
-        std::fs::create_dir_all(&a.output).map_err(|e| {
-            Fatal(format!(
-                "{}: cannot create the folder: {e}",
-                a.output.display()
-            ))
-        })?;
-    }
+    let folders = Folders::default();
     let rt = open_runtime(&a.device, a.quiet, false)?;
     if !a.quiet {
         ui.info(&format!(
@@ -316,29 +392,38 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     overall.set_prefix("total");
     let per_image = ui.mp.add(ProgressBar::new(1));
     per_image.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} tiles {wide_msg}")
-            .unwrap()
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {pos}/{len} tiles eta {eta} {wide_msg}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     per_image.set_prefix("image");
+    // Redrawn every second, so that the elapsed time moves during a long forward too.
+    overall.enable_steady_tick(Duration::from_secs(1));
 
     let next = AtomicUsize::new(0);
-    let (dec_tx, dec_rx) = sync_channel::<(usize, Result<Image, String>)>(2);
-    let (enc_tx, enc_rx) = sync_channel::<(usize, Image, Tensor)>(2);
+    let (dec_tx, dec_rx) = sync_channel::<(usize, Result<(Image, PreparedOutput), String>)>(2);
+    let (enc_tx, enc_rx) = sync_channel::<(usize, Image, Tensor, PreparedOutput)>(2);
     let (res_tx, res_rx) = channel::<(usize, Result<String, String>)>();
     let mut sizes = SizeCache::new();
     std::thread::scope(|s| {
         for _ in 0..a.decode_threads.min(jobs.len() as u32) {
             let tx = dec_tx.clone();
-            let (jobs, next) = (&jobs, &next);
+            let (jobs, next, folders) = (&jobs, &next, &folders);
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= jobs.len() {
                     break;
                 }
+                // The output first: a file that cannot be written is reported before its
+                // decode and its forward are spent.
                 let r = guard::catch(|| {
-                    image_io::read_image_limited(&jobs[i].input.path, max_pixels)
-                        .map_err(|e| e.to_string())
+                    let j = &jobs[i];
+                    let out = prepare(j, folders, !single_output_file, replace)?;
+                    let img = image_io::read_image_limited(&j.input.path, max_pixels)
+                        .map_err(read_error)?;
+                    Ok((img, out))
                 });
                 if tx.send((i, r)).is_err() {
                     break;
@@ -351,10 +436,11 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             let (jobs, overall) = (&jobs, overall.clone());
             let enc_opts = &enc_opts;
             s.spawn(move || {
-                for (i, img, out) in enc_rx {
+                for (i, img, out, prepared) in enc_rx {
                     let j = &jobs[i];
                     let r = guard::catch(|| {
-                        image_io::write_image(&j.output, &out, &img, j.format, enc_opts, replace)
+                        image_io::encode_image(&out, &img, j.format, enc_opts)
+                            .and_then(|bytes| prepared.commit(&bytes))
                             .map(|()| j.output.display().to_string())
                             .map_err(|e| format!("writing {}: {e}", j.output.display()))
                     });
@@ -366,19 +452,38 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
         for (i, r) in dec_rx {
             let j = &jobs[i];
             let shown = j.input.path.display().to_string();
-            let img = match r {
-                Ok(img) => img,
+            let (img, prepared) = match r {
+                Ok(r) => r,
                 Err(e) => {
                     overall.inc(1);
                     let _ = res_tx.send((i, Err(e)));
                     continue;
                 }
             };
+            per_image.reset();
             per_image.set_message(shown.clone());
             let t0 = Instant::now();
+            let mut last_line: Option<Instant> = None;
             let mut progress = |done: usize, total: usize| {
                 per_image.set_length(total as u64);
                 per_image.set_position(done as u64);
+                // Without a terminal (a log, a pipe) the bars draw nothing: a line after the
+                // first tile, with the time it gives for the rest, then one every
+                // PROGRESS_EVERY, so that a long tiled image shows it is moving.
+                if ui.mp.is_hidden()
+                    && !ui.quiet
+                    && total > 1
+                    && done > 0
+                    && done < total
+                    && last_line.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
+                {
+                    let spent = t0.elapsed().as_secs_f64();
+                    let left = spent / done as f64 * (total - done) as f64;
+                    ui.info(&format!(
+                        "{shown}: tile {done}/{total} after {spent:.1} s, about {left:.0} s left"
+                    ));
+                    last_line = Some(Instant::now());
+                }
             };
             let result = guard::catch(|| {
                 let probs = probs_for(&rt, &model, &img.rgb, &fixed)?;
@@ -428,7 +533,10 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                         line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
                     }
                     ui.info(&line);
-                    if enc_tx.send((i, img, out)).is_err() {
+                    if let Some(w) = a.tiles.overlap_warning(report.tile) {
+                        ui.warn(&shown, &w);
+                    }
+                    if enc_tx.send((i, img, out, prepared)).is_err() {
                         break;
                     }
                 }
@@ -443,6 +551,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     drop(res_tx);
     per_image.finish_and_clear();
     overall.finish_and_clear();
+    folders.remove_empty();
     let mut results: Vec<(usize, Result<String, String>)> = res_rx.into_iter().collect();
     results.sort_by_key(|r| r.0);
     let mut ok = 0;
@@ -470,7 +579,7 @@ pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
     let ui = Ui::new(a.quiet);
     let (model, model_name) = load_model(&a.model)?;
     if !model.has_prompt_net() {
-        return Err(Fatal(format!(
+        return Err(Fatal::new(format!(
             "{model_name} has no Prompt Net ({}): it detects no degradations; classify needs a model that does, such as the embedded one",
             describe_model(&model)
         )));
@@ -500,7 +609,7 @@ pub fn run_classify(a: ClassifyArgs) -> CliResult<i32> {
         let r = guard::catch(|| {
             image_io::read_image(&f.path)
                 .map_err(|e| e.to_string())
-                .and_then(|img| rt.classify(&model, &img.rgb).map_err(|e| problem(&e)))
+                .and_then(|img| probs_for(&rt, &model, &img.rgb, &None))
         });
         match r {
             Ok(p) => {

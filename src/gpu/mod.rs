@@ -1,6 +1,7 @@
 //! The device: adapter choice, real limits, features, error capture, pipeline cache.
 
 pub mod adapter;
+pub mod memory;
 pub mod pipeline;
 pub(crate) mod wait;
 
@@ -91,6 +92,8 @@ pub struct Gpu {
     pub timestamps: bool,
     /// How values and weights are stored.
     pub precision: Precision,
+    /// Bytes of memory the device has for buffers, when known (memory.rs).
+    pub memory: Option<u64>,
     pub pipelines: PipelineCache,
     errors: Arc<Mutex<Vec<String>>>,
     /// Why the device was lost, once it is.
@@ -139,7 +142,8 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error::Device(format!("{}: {e}", summary.name)))?;
-        let mut gpu = Gpu::assemble(device, queue, summary, note, precision);
+        let memory = memory::device_memory(&adapter, summary.software);
+        let mut gpu = Gpu::assemble(device, queue, summary, note, precision, memory);
         gpu._instance = Some(instance);
         Ok(gpu)
     }
@@ -168,7 +172,10 @@ impl Gpu {
         });
         let has_f16 = device.features().contains(wgpu::Features::SHADER_F16);
         let precision = PrecisionChoice::Auto.resolve(has_f16, summary.software, &summary.name)?;
-        Ok(Gpu::assemble(device, queue, summary, note, precision))
+        let memory = memory::device_memory(adapter, summary.software);
+        Ok(Gpu::assemble(
+            device, queue, summary, note, precision, memory,
+        ))
     }
 
     /// The one place that turns an open device into a `Gpu`: its limits and timestamp
@@ -179,6 +186,7 @@ impl Gpu {
         adapter: AdapterSummary,
         note: Option<String>,
         precision: Precision,
+        memory: Option<u64>,
     ) -> Gpu {
         let limits = device.limits();
         let timestamps = device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
@@ -209,6 +217,7 @@ impl Gpu {
             note,
             timestamps,
             precision,
+            memory,
             pipelines: PipelineCache::new(checked_shaders()),
             errors,
             lost,

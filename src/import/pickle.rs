@@ -813,7 +813,7 @@ mod tests {
     fn memoized_dicts_are_seen_complete() {
         // d = {}; pickle.dumps([d, d]) after filling d: EMPTY_DICT is memoized before
         // its items are set, and fetched again by BINGET.
-        let data = b"\x80\x02]q\x00(}q\x01X\x01\x00\x00\x00kK\x07sh\x01e.";
+        let data = b"\x80\x02]q\x00(}q\x01X\x01\x00\x00\x00kq\x02K\x07sh\x01e.";
         let v = unpickle(data).unwrap();
         let Value::List(l) = v else { panic!() };
         let l = l.borrow();

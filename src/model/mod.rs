@@ -85,6 +85,7 @@ impl Model {
 
     /// Validates a graph document against a set of tensors.
     pub fn from_parts(doc: GraphDoc, tensors: BTreeMap<String, HostTensor>) -> Result<Model> {
+        validate::check_weights_finite(&tensors)?;
         let functions = validate::validate(&doc, &tensors)?;
         validate::check_entry_points(&doc, &functions, &tensors)?;
         Ok(Model {

@@ -150,6 +150,24 @@ fn attr_f32(node: &Node, key: &str, default: Option<f32>) -> Result<f32> {
     }
 }
 
+/// A normalization's `eps`: a positive normal f32. The runtime divides by `sqrt(var + eps)`,
+/// so a negative eps gives NaN wherever the variance is smaller (every flat patch), zero
+/// or a subnormal (flushed to zero on many GPUs) divides 0 by 0 there, and a NaN or an
+/// infinity spreads to every pixel: each of them restores every image to black.
+fn norm_eps(node: &Node) -> Result<f32> {
+    let eps = attr_f32(node, "eps", Some(1e-5))?;
+    if !(eps.is_normal() && eps > 0.0) {
+        return Err(node_err(
+            &node.name,
+            format!(
+                "attribute `eps` must be a positive number of at least {:e} (a normal f32), got {eps:e}; with it every restored pixel would be NaN",
+                f32::MIN_POSITIVE
+            ),
+        ));
+    }
+    Ok(eps)
+}
+
 fn positive(node: &Node, key: &str, v: usize) -> Result<usize> {
     if v == 0 {
         Err(node_err(
@@ -166,22 +184,35 @@ impl Op {
     pub fn parse(node: &Node) -> Result<Op> {
         let n = node;
         let op = match n.op.as_str() {
-            "conv2d" => Op::Conv2d {
-                kernel: positive(n, "kernel", attr_usize(n, "kernel", None)?)?,
-                stride: positive(n, "stride", attr_usize(n, "stride", Some(1))?)?,
-                padding: attr_usize(n, "padding", Some(0))?,
-                groups: positive(n, "groups", attr_usize(n, "groups", Some(1))?)?,
-                bias: n.weights.contains_key("bias"),
-            },
+            "conv2d" => {
+                let kernel = positive(n, "kernel", attr_usize(n, "kernel", None)?)?;
+                let padding = attr_usize(n, "padding", Some(0))?;
+                // Zero padding of `kernel` or more adds output rows and columns that see no
+                // input pixel at all (only the bias): no network uses it, and a large one
+                // grows every later value until the image no longer fits the device, which
+                // would fail on every image as "use a smaller image" instead of here.
+                if padding >= kernel {
+                    return Err(node_err(
+                        &n.name,
+                        format!(
+                            "conv2d padding {padding} must be smaller than the kernel {kernel} (at most {} is of use)",
+                            kernel - 1
+                        ),
+                    ));
+                }
+                Op::Conv2d {
+                    kernel,
+                    stride: positive(n, "stride", attr_usize(n, "stride", Some(1))?)?,
+                    padding,
+                    groups: positive(n, "groups", attr_usize(n, "groups", Some(1))?)?,
+                    bias: n.weights.contains_key("bias"),
+                }
+            }
             "linear" => Op::Linear {
                 bias: n.weights.contains_key("bias"),
             },
-            "layer_norm" => Op::LayerNorm {
-                eps: attr_f32(n, "eps", Some(1e-5))?,
-            },
-            "bias_free_layer_norm" => Op::BiasFreeLayerNorm {
-                eps: attr_f32(n, "eps", Some(1e-5))?,
-            },
+            "layer_norm" => Op::LayerNorm { eps: norm_eps(n)? },
+            "bias_free_layer_norm" => Op::BiasFreeLayerNorm { eps: norm_eps(n)? },
             "channel_affine" => Op::ChannelAffine,
             "channel_attention" => Op::ChannelAttention {
                 heads: positive(n, "heads", attr_usize(n, "heads", None)?)?,

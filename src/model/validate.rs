@@ -100,6 +100,7 @@ fn validate_function(
         }
         ops.push(op);
     }
+    check_pad_multiples(f, &ops)?;
     for o in &f.outputs {
         if !channels.contains_key(o) {
             return Err(ferr(format!("output `{o}` is never produced")));
@@ -114,6 +115,66 @@ fn validate_function(
         ops,
         channels,
     })
+}
+
+/// The `reflect_pad` multiple every function may use whatever its layers (the op tests pad
+/// single nodes to 8).
+pub const MIN_USABLE_PAD_MULTIPLE: u64 = 64;
+
+/// A `reflect_pad` exists so that every down-sampling divides the padded size and every
+/// attention window tiles it: a multiple past the product of the function's down-sampling
+/// factors (pixel_unshuffle factors, conv and max_pool strides) times its largest window
+/// serves nothing, and a large one (4096) pads every image until it no longer fits the
+/// device, which would fail each image as "use a smaller image or tiles" instead of once
+/// here.
+fn check_pad_multiples(f: &Function, ops: &[Op]) -> Result<()> {
+    let mut down: u64 = 1;
+    let mut window: u64 = 1;
+    for op in ops {
+        match *op {
+            Op::PixelUnshuffle { factor } => down = down.saturating_mul(factor as u64),
+            Op::Conv2d { stride, .. } | Op::MaxPool { stride, .. } => {
+                down = down.saturating_mul(stride as u64)
+            }
+            Op::WindowAttention { window: w, .. } => window = window.max(w as u64),
+            _ => {}
+        }
+    }
+    let usable = down.saturating_mul(window).max(MIN_USABLE_PAD_MULTIPLE);
+    for (node, op) in f.nodes.iter().zip(ops) {
+        if let Op::ReflectPad { multiple } = *op {
+            if multiple as u64 > usable {
+                return Err(Error::Node {
+                    node: node.name.clone(),
+                    msg: format!(
+                        "reflect_pad multiple {multiple} is more than the function can use ({usable}: down-sampling x{down} times the largest attention window {window}, or {MIN_USABLE_PAD_MULTIPLE}); it would pad every image to at least {multiple}x{multiple}"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every weight finite. One NaN or infinity in a weight reaches every pixel after a few
+/// layers (convolutions mix neighbours, norms and attention mix the whole image), and the
+/// encoder writes NaN as 0: each image would come out black with a success status.
+pub fn check_weights_finite(tensors: &BTreeMap<String, HostTensor>) -> Result<()> {
+    for (name, t) in tensors {
+        let bad = t.data.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            let first = t.data.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            return Err(Error::Tensor {
+                tensor: name.clone(),
+                msg: format!(
+                    "{bad} of its {} values are not finite (the first, at index {first}, is {}); every restored image would be black. Export the model again from a checkpoint whose weights are finite",
+                    t.data.len(),
+                    t.data[first]
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The largest Prompt Net crop side accepted (the shipped models use 128).

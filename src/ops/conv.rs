@@ -7,7 +7,7 @@ use crate::model::Op;
 
 pub static SHADER: ShaderDef = shader!("conv", [Uniform, Read, Read, Read, Write]);
 
-pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
+pub fn encode(ctx: &NodeCtx) -> crate::Result<Vec<Dispatch>> {
     let Op::Conv2d {
         kernel: k,
         stride,
@@ -20,11 +20,14 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
     };
     let (x, out) = (ctx.ins[0], ctx.out);
     if k == 1 && stride == 1 && padding == 0 && groups == 1 {
-        return vec![matmul::encode(x, out, bias)];
+        return Ok(matmul::encode(ctx, bias, false, matmul::InputNorm::None));
     }
-    if let Some(d) = conv3x3::encode(x, out, k, stride, padding, groups, bias) {
-        return vec![d];
+    if let Some(d) = conv3x3::encode(ctx, k, stride, padding, groups, bias) {
+        return Ok(d);
     }
+    // The general kernels (strided and other convolutions: the Prompt Net's) take each
+    // value in one binding.
+    ctx.require_whole()?;
     let cinpg = x.c / groups;
     let coutpg = out.c / groups;
     let blocked = groups == 1 || coutpg % 4 == 0;
@@ -47,22 +50,22 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
         u(pitch(out)),
     ];
     let z = if blocked { out.c.div_ceil(4) } else { out.c };
-    vec![Dispatch {
+    Ok(vec![Dispatch {
         shader: &SHADER,
         entry: if blocked { "conv_blocked" } else { "conv_rows" },
         variant: "",
         constants: vec![],
         params,
         bindings: vec![
-            Res::Input(0),
+            Res::Input(0, 0),
             Res::Weight("weight"),
             if bias {
                 Res::Weight("bias")
             } else {
                 Res::Dummy
             },
-            Res::Output,
+            Res::Output(0),
         ],
         workgroups: Grid::Dims([u(strips), u(out.h), u(z)]),
-    }]
+    }])
 }

@@ -18,6 +18,7 @@ pub mod norm;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod segments;
 
 use crate::model::{FusedNorm, HostTensor, Node, Op};
 use crate::tensor::Shape;
@@ -100,10 +101,11 @@ pub(crate) use shader;
 /// What a binding refers to, relative to the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Res {
-    /// The node's i-th input value.
-    Input(usize),
-    /// The node's output value.
-    Output,
+    /// Segment `s` of the node's i-th input value (`Input(i, 0)`: the whole value when it
+    /// has one segment, as it usually has; see segments.rs).
+    Input(usize, usize),
+    /// Segment `s` of the node's output value.
+    Output(usize),
     /// The node's i-th scratch buffer.
     Scratch(usize),
     /// The tensor in the node's weight slot.
@@ -153,7 +155,34 @@ pub struct NodeCtx<'a> {
     pub ins: &'a [Shape],
     pub out: Shape,
     pub weights: &'a dyn Fn(&str) -> &'a HostTensor,
+    /// How each input and the output are split into segments (one each, usually).
+    pub in_segs: &'a [Segments],
+    pub out_segs: &'a Segments,
 }
+
+impl NodeCtx<'_> {
+    /// Whether every value of the node is one segment.
+    pub fn whole(&self) -> bool {
+        self.out_segs.len() == 1 && self.in_segs.iter().all(|s| s.len() == 1)
+    }
+
+    /// For kernels that need each value in one binding: an error naming the node otherwise.
+    fn require_whole(&self) -> crate::Result<()> {
+        if self.whole() {
+            Ok(())
+        } else {
+            Err(crate::Error::Node {
+                node: self.node.name.clone(),
+                msg: format!(
+                    "op `{}` cannot split its values over several buffers, and one is larger than the device binds at once (use tiles)",
+                    self.node.op
+                ),
+            })
+        }
+    }
+}
+
+pub use segments::Segments;
 
 /// Workgroups per grid dimension that launchers and the executor use at most: 65535 (every
 /// WebGPU device's minimum), or less when `WGPU_RESTORE_MAX_GROUPS_PER_DIM` says so (tests
@@ -181,44 +210,89 @@ pub(crate) fn groups_for(threads: usize, per_group: usize) -> Grid {
 pub fn scratch_bytes(op: &Op, ins: &[Shape], out: Shape) -> Vec<u64> {
     match op {
         Op::ChannelAttention { heads } => attention_channel::scratch_bytes(*heads, ins[0], out),
+        Op::FusedMatmul {
+            norm: FusedNorm::LayerNorm { .. } | FusedNorm::BiasFree { .. },
+            ..
+        } => vec![matmul::scratch_bytes(ins[0])],
         _ => vec![],
     }
 }
 
-/// The dispatches of one node.
-pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
+/// The channel granule each input and the output need if they are split into segments:
+/// segment boundaries at multiples of it keep what one dispatch reads together (a head's
+/// channels, a pixel-shuffle group) in one segment.
+pub fn granules(op: &Op, ins: &[Shape], _out: Shape) -> (Vec<usize>, usize) {
+    let mut inputs = vec![1; ins.len()];
+    let mut output = 1;
+    match *op {
+        Op::ChannelAttention { heads } | Op::WindowAttention { heads, .. } => {
+            let d = attention_window::head_width(ins[0].c, heads);
+            inputs[0] = d;
+            output = d;
+        }
+        Op::PixelShuffle { factor } => inputs[0] = layout::shuffle_granule(factor),
+        Op::PixelUnshuffle { factor } => output = layout::shuffle_granule(factor),
+        _ => {}
+    }
+    (inputs, output)
+}
+
+/// The dispatches of one node; an error when a value is split into segments (too large for
+/// one binding) and the node's kernel cannot take it in pieces.
+pub fn encode(ctx: &NodeCtx) -> crate::Result<Vec<Dispatch>> {
     let (x, out) = (ctx.ins[0], ctx.out);
-    match *ctx.op {
-        Op::Conv2d { .. } => conv::encode(ctx),
-        Op::Linear { bias } => vec![matmul::encode(x, out, bias)],
-        Op::LayerNorm { eps } => vec![norm::layer_norm(x, eps, false)],
-        Op::BiasFreeLayerNorm { eps } => vec![norm::layer_norm(x, eps, true)],
-        Op::ChannelAffine => vec![norm::channel_affine(x)],
-        Op::ChannelAttention { heads } => attention_channel::encode(x, heads),
-        Op::WindowAttention { heads, window } => vec![attention_window::encode(x, heads, window)],
-        Op::GeluGate => vec![elementwise::gelu_gate(out)],
-        Op::Add => vec![elementwise::binary("add", out, 0.0, 0.0)],
+    Ok(match *ctx.op {
+        Op::Conv2d { .. } => conv::encode(ctx)?,
+        Op::Linear { bias } => {
+            ctx.require_whole()?;
+            matmul::encode(ctx, bias, false, matmul::InputNorm::None)
+        }
+        Op::LayerNorm { eps } => {
+            ctx.require_whole()?;
+            vec![norm::layer_norm(x, eps, false)]
+        }
+        Op::BiasFreeLayerNorm { eps } => {
+            ctx.require_whole()?;
+            vec![norm::layer_norm(x, eps, true)]
+        }
+        Op::ChannelAffine => {
+            ctx.require_whole()?;
+            vec![norm::channel_affine(x)]
+        }
+        Op::ChannelAttention { heads } => attention_channel::encode(ctx, heads),
+        Op::WindowAttention { heads, window } => attention_window::encode(ctx, heads, window),
+        Op::GeluGate => elementwise::gelu_gate(ctx),
+        Op::Add => elementwise::binary(ctx, "add", 0.0, 0.0),
         Op::WeightedAdd => {
             let wa = (ctx.weights)("wa").data[0];
             let wb = (ctx.weights)("wb").data[0];
-            vec![elementwise::binary("weighted_add", out, wa, wb)]
+            elementwise::binary(ctx, "weighted_add", wa, wb)
         }
-        Op::Relu => vec![elementwise::unary("relu", out)],
-        Op::Sigmoid => vec![elementwise::unary("sigmoid", out)],
-        Op::PixelShuffle { factor } => vec![layout::pixel_shuffle(x, out, factor)],
-        Op::PixelUnshuffle { factor } => vec![layout::pixel_unshuffle(x, out, factor)],
-        Op::Concat => layout::concat(ctx.ins, out),
-        Op::ReflectPad { .. } => vec![layout::reflect_pad(x, out)],
-        Op::Crop => vec![layout::crop(x, out)],
-        Op::MixComponents => vec![layout::mix_components(x, out)],
-        Op::ResizeBilinear => vec![resize::bilinear(x, out)],
+        Op::Relu => elementwise::unary(ctx, "relu"),
+        Op::Sigmoid => elementwise::unary(ctx, "sigmoid"),
+        Op::PixelShuffle { factor } => layout::pixel_shuffle(ctx, factor),
+        Op::PixelUnshuffle { factor } => layout::pixel_unshuffle(ctx, factor),
+        Op::Concat => layout::concat(ctx),
+        Op::ReflectPad { .. } => layout::reflect_pad(ctx),
+        Op::Crop => layout::crop(ctx),
+        Op::MixComponents => {
+            ctx.require_whole()?;
+            vec![layout::mix_components(x, out)]
+        }
+        Op::ResizeBilinear => resize::bilinear(ctx),
         Op::MaxPool {
             kernel,
             stride,
             padding,
-        } => vec![pool::max_pool(x, out, kernel, stride, padding)],
-        Op::GlobalAvgPool => vec![pool::global_avg_pool(x, out)],
-        Op::Softmax => vec![reduce::softmax_channels(x)],
+        } => {
+            ctx.require_whole()?;
+            vec![pool::max_pool(x, out, kernel, stride, padding)]
+        }
+        Op::GlobalAvgPool => pool::global_avg_pool(ctx),
+        Op::Softmax => {
+            ctx.require_whole()?;
+            vec![reduce::softmax_channels(x)]
+        }
         Op::FusedMatmul {
             norm,
             bias,
@@ -229,10 +303,10 @@ pub fn encode(ctx: &NodeCtx) -> Vec<Dispatch> {
                 FusedNorm::LayerNorm { eps } => matmul::InputNorm::LayerNorm { eps },
                 FusedNorm::BiasFree { eps } => matmul::InputNorm::BiasFree { eps },
             };
-            vec![matmul::fused(x, out, bias, residual, norm)]
+            matmul::encode(ctx, bias, residual, norm)
         }
-        Op::FusedDwGate { bias } => vec![conv3x3::dw_gelu_gate(x, bias)],
-    }
+        Op::FusedDwGate { bias } => conv3x3::dw_gelu_gate(ctx, bias),
+    })
 }
 
 /// Every shader file, for diagnostics and warm-up.

@@ -20,14 +20,14 @@ pub fn layer_norm(x: Shape, eps: f32, bias_free: bool) -> Dispatch {
         constants: vec![],
         params: vec![u(x.c), u(n4), u(x.c * n4), eps.to_bits()],
         bindings: vec![
-            Res::Input(0),
+            Res::Input(0, 0),
             Res::Weight("weight"),
             if bias_free {
                 Res::Dummy
             } else {
                 Res::Weight("bias")
             },
-            Res::Output,
+            Res::Output(0),
         ],
         workgroups: Grid::Linear(u(n4.div_ceil(64))),
     }
@@ -42,10 +42,10 @@ pub fn channel_affine(x: Shape) -> Dispatch {
         constants: vec![],
         params: vec![u(x.c), u(n4), u(x.c * n4), 0],
         bindings: vec![
-            Res::Input(0),
+            Res::Input(0, 0),
             Res::Weight("scale"),
             Res::Weight("shift"),
-            Res::Output,
+            Res::Output(0),
         ],
         workgroups: groups_for(x.c * n4, 256),
     }

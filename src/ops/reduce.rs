@@ -12,7 +12,7 @@ pub fn softmax_channels(x: Shape) -> Dispatch {
         variant: "",
         constants: vec![],
         params: vec![u(x.c), u(x.plane()), u(pitch(x))],
-        bindings: vec![Res::Input(0), Res::Output],
+        bindings: vec![Res::Input(0, 0), Res::Output(0)],
         workgroups: groups_for(x.plane(), 256),
     }
 }

@@ -24,6 +24,21 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
+/// A runtime storing values and weights in f16, when the adapter has SHADER_F16 (lavapipe
+/// does); `None` otherwise.
+pub fn runtime_f16() -> Option<&'static Runtime> {
+    static RT: OnceLock<Option<Runtime>> = OnceLock::new();
+    RT.get_or_init(|| {
+        Runtime::new(RuntimeOptions {
+            quiet: true,
+            precision: wgpu_restore::PrecisionChoice::F16,
+            ..Default::default()
+        })
+        .ok()
+    })
+    .as_ref()
+}
+
 pub fn to_tensor(name: &str, t: &HostTensor) -> Tensor {
     assert_eq!(
         t.shape.len(),
