@@ -264,8 +264,7 @@ pub async fn restore_cancellable_async(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, TileReport)>> {
     let r = if ensemble {
-        restore_ensemble_cancellable_async(rt, model, image, probs, opts, cancel, progress)
-            .await?
+        restore_ensemble_cancellable_async(rt, model, image, probs, opts, cancel, progress).await?
     } else {
         restore_tiled_cancellable_async(rt, model, image, probs, opts, cancel, progress).await?
     };
