@@ -277,9 +277,17 @@ def run_node(node: dict, values: list[torch.Tensor], tensors: dict[str, torch.Te
 def run_function(doc: dict, tensors: dict[str, torch.Tensor], name: str, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Execute function `name` of a graph document; inputs/outputs are (1,C,H,W) tensors."""
     fn = doc["functions"][name]
+    # Each value is dropped after its last reader, as an eager nn.Module's locals are: keeping
+    # every intermediate alive would need the sum of all values (16 GB at one megapixel for
+    # the small model) instead of the largest live set.
+    last_read = {i: k for k, node in enumerate(fn["nodes"]) for i in node["inputs"]}
+    keep = set(fn["outputs"])
     values = dict(inputs)
-    for node in fn["nodes"]:
+    for k, node in enumerate(fn["nodes"]):
         values[node["outputs"][0]] = run_node(node, [values[i] for i in node["inputs"]], tensors)
+        for i in set(node["inputs"]):
+            if last_read[i] == k and i not in keep:
+                del values[i]
     return {o: values[o] for o in fn["outputs"]}
 
 

@@ -2,9 +2,12 @@
 //! set-up, input expansion, `--probs` parsing, error reporting.
 
 pub mod bench;
+pub mod devices;
 pub mod eval;
 pub mod import;
 pub mod restore;
+pub mod shard;
+pub mod worker;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressDrawTarget};
@@ -77,7 +80,9 @@ pub struct DeviceArgs {
     /// Graphics API: auto, vulkan, metal, dx12 or gl.
     #[arg(long, value_name = "API", default_value = "auto", value_parser = parse_backend)]
     pub backend: String,
-    /// Adapter by index (as `info` lists them) or by a part of its name.
+    /// Adapter by index (as `info` lists them) or by a part of its name. `restore` also
+    /// takes a list, one device each (`0,1`; `0,0` opens two on one adapter), or `all` (every
+    /// GPU): each device restores the next image as soon as it is free.
     #[arg(long, value_name = "INDEX|NAME")]
     pub adapter: Option<String>,
     /// How values and weights are stored on the device: f32, f16 (half the memory and
@@ -266,15 +271,32 @@ pub fn describe_model(model: &Model) -> String {
     )
 }
 
+/// The device options of a command that runs on one device: a list of adapters (or `all`)
+/// is a usage error here (only `restore` takes several).
 pub fn gpu_options(dev: &DeviceArgs, quiet: bool, timestamps: bool) -> CliResult<RuntimeOptions> {
+    let adapter: AdapterChoice = match &dev.adapter {
+        Some(a) if devices::is_several(a) => {
+            return Err(Fatal::usage(format!(
+                "--adapter {a}: this command runs on one device; only restore takes several"
+            )))
+        }
+        Some(a) => a.parse().map_err(|e: Error| Fatal::new(problem(&e)))?,
+        None => AdapterChoice::Auto,
+    };
+    gpu_options_for(dev, adapter, quiet, timestamps)
+}
+
+/// The device options with `adapter` in place of `--adapter`.
+pub fn gpu_options_for(
+    dev: &DeviceArgs,
+    adapter: AdapterChoice,
+    quiet: bool,
+    timestamps: bool,
+) -> CliResult<RuntimeOptions> {
     let backend: BackendChoice = dev
         .backend
         .parse()
         .map_err(|e: Error| Fatal::new(problem(&e)))?;
-    let adapter: AdapterChoice = match &dev.adapter {
-        Some(a) => a.parse().map_err(|e: Error| Fatal::new(problem(&e)))?,
-        None => AdapterChoice::Auto,
-    };
     let precision: wgpu_restore::PrecisionChoice = dev
         .precision
         .parse()
@@ -463,6 +485,19 @@ pub fn summary(
     failed: &[(String, String)],
     secs: f64,
 ) -> i32 {
+    summary_with_note(ui, what, ok, skipped, failed, secs, "")
+}
+
+/// [`summary`] with `note` at the end of its first line.
+pub fn summary_with_note(
+    ui: &Ui,
+    what: &str,
+    ok: usize,
+    skipped: usize,
+    failed: &[(String, String)],
+    secs: f64,
+    note: &str,
+) -> i32 {
     let total = ok + skipped + failed.len();
     if !ui.quiet || !failed.is_empty() {
         let rate = if secs > 0.0 { ok as f64 / secs } else { 0.0 };
@@ -474,6 +509,7 @@ pub fn summary(
         if !failed.is_empty() {
             line.push_str(&format!(", {} failed", failed.len()));
         }
+        line.push_str(note);
         eprintln!("{line}");
     }
     if failed.is_empty() {

@@ -1,12 +1,18 @@
 //! `restore` and `classify`.
 //!
-//! Folder runs overlap the three stages: decoder threads read files ahead, this thread
-//! drives the GPU (device, weights and pipelines created once per run), an encoder thread
-//! writes the results, with bounded channels between them.
+//! Folder runs overlap the three stages: decoder threads read files ahead, one worker per
+//! device drives its GPU (worker.rs; device, weights and pipelines created once per run;
+//! with several devices, `--adapter 0,1`, each takes the next decoded image when it is
+//! free), an encoder thread writes the results, with bounded channels between them.
+//! `--shard K/N` keeps one share of the inputs (shard.rs).
 
+use super::devices::{self, open_runtimes};
+use super::shard;
+use super::worker::{self, Decoded, Outcome, Restored, Shared, Worker};
 use super::{
-    describe_model, expand_inputs, format_probs, load_model, load_model_and_probs, open_runtime,
-    problem, read_error, summary, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs, TileArgs, Ui,
+    describe_model, expand_inputs, load_model, load_model_and_probs, open_runtime, problem,
+    read_error, summary, summary_with_note, CliResult, DeviceArgs, Fatal, InputFile, ModelArgs,
+    TileArgs, Ui,
 };
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, sync_channel};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, PreparedOutput, Replace};
+use wgpu_restore::image_io::{self, EncodeOptions, Format, PreparedOutput, Replace};
 use wgpu_restore::tiling::{TileOptions, TileReport};
 use wgpu_restore::{ensemble, guard};
 use wgpu_restore::{Model, Runtime, Shape, Tensor};
@@ -32,7 +38,10 @@ Examples:
   wgpu-restore restore scans/ -o restored/ --skip-existing
   wgpu-restore restore 'raw/*.tif' -o out/ --format png --suffix _restored
   wgpu-restore restore rainy.png -o out/ --probs noise=0,rain=1,haze=0
-  wgpu-restore restore huge.tif -o out/ --tile 512 --tile-overlap 48";
+  wgpu-restore restore huge.tif -o out/ --tile 512 --tile-overlap 48
+  wgpu-restore restore scans/ -o restored/ --adapter 0,1         (one worker per GPU; or all)
+  wgpu-restore restore archive/ -r -o out/ --skip-existing --shard 3/16
+                                  (share 3 of 16: docs/scale.md)";
 
 pub const CLASSIFY_EXAMPLES: &str = "\
 Examples:
@@ -76,6 +85,12 @@ pub struct RestoreArgs {
     /// results, gains in docs/training.md).
     #[arg(long)]
     pub ensemble: bool,
+    /// Restore only share K of N of the inputs (K from 0 to N-1): the inputs, sorted by
+    /// path, are dealt out in turn, so N machines running the same command with K = 0..N-1
+    /// restore every input exactly once (docs/scale.md: Slurm job arrays, Kubernetes
+    /// Indexed Jobs).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// Threads decoding ahead of the GPU.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub decode_threads: u32,
@@ -267,11 +282,8 @@ fn prepare(
     image_io::prepare_output(&j.output, replace).map_err(|e| format!("writing {shown}: {e}"))
 }
 
-/// How often a tiled image's progress is printed when stderr is not a terminal.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-
 /// Probabilities for one image: the override, or the Prompt Net's.
-fn probs_for(
+pub fn probs_for(
     rt: &Runtime,
     model: &Model,
     img: &Tensor,
@@ -329,10 +341,22 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     let start = Instant::now();
     a.tiles.check()?;
     check_output_name(&a.output)?;
+    let shard = a.shard.as_deref().map(shard::parse_shard).transpose()?;
+    if let Some(v) = &a.device.adapter {
+        devices::parse_list(v)?; // a malformed list is refused before any file is read
+    }
     let (model, model_name, fixed) = load_model_and_probs(&a.model, a.probs.as_deref())?;
-    let (files, mut failed) = expand_inputs(&a.inputs, a.recursive);
+    let (mut files, mut failed) = expand_inputs(&a.inputs, a.recursive);
     for (f, m) in &failed {
         ui.error(f, m);
+    }
+    // A share with no inputs (more machines than files) is a run with nothing to do.
+    let mut empty_share = false;
+    if let Some(sh) = shard {
+        let (mine, total) = shard::take(sh, files);
+        ui.info(&format!("shard {sh}: {} of {total} input(s)", mine.len()));
+        empty_share = mine.is_empty() && total > 0;
+        files = mine;
     }
     let (jobs, skipped, errors) = plan_jobs(&a, files)?;
     for (f, m) in &errors {
@@ -351,7 +375,7 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             &failed,
             start.elapsed().as_secs_f64(),
         );
-        return Ok(if failed.is_empty() && skipped.is_empty() {
+        return Ok(if failed.is_empty() && skipped.is_empty() && !empty_share {
             1.max(code)
         } else {
             code
@@ -361,15 +385,14 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
     // nothing was written in them), so a run that fails early leaves none behind.
     let single_output_file = jobs.len() == 1 && jobs[0].output == a.output;
     let folders = Folders::default();
-    let rt = open_runtime(&a.device, a.quiet, false)?;
+    let runtimes = open_runtimes(&a.device, a.quiet, jobs.len())?;
+    let several = runtimes.len() > 1;
     if !a.quiet {
         ui.info(&format!(
-            "device: {} ({}); model: {model_name}",
-            rt.gpu().adapter.name,
-            rt.gpu().adapter.backend
+            "{}; model: {model_name}",
+            worker::describe_devices(&runtimes)
         ));
     }
-    let tile_opts = a.tiles.options(&rt);
     let max_pixels = a.tiles.max_pixels();
     let enc_opts = EncodeOptions {
         jpeg_quality: a.jpeg_quality,
@@ -390,24 +413,31 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
         .progress_chars("=> "),
     );
     overall.set_prefix("total");
-    let per_image = ui.mp.add(ProgressBar::new(1));
-    per_image.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>8} [{bar:30}] {pos}/{len} tiles eta {eta} {wide_msg}",
-        )
-        .unwrap()
-        .progress_chars("=> "),
-    );
-    per_image.set_prefix("image");
+    // One bar per device for the image it is restoring.
+    let labels: Vec<Option<usize>> = (1..=runtimes.len()).map(|k| several.then_some(k)).collect();
+    let bars: Vec<ProgressBar> = labels.iter().map(|&l| worker::image_bar(&ui, l)).collect();
     // Redrawn every second, so that the elapsed time moves during a long forward too.
     overall.enable_steady_tick(Duration::from_secs(1));
 
     let next = AtomicUsize::new(0);
-    let (dec_tx, dec_rx) = sync_channel::<(usize, Result<(Image, PreparedOutput), String>)>(2);
-    let (enc_tx, enc_rx) = sync_channel::<(usize, Image, Tensor, PreparedOutput)>(2);
-    let (res_tx, res_rx) = channel::<(usize, Result<String, String>)>();
-    let mut sizes = SizeCache::new();
-    std::thread::scope(|s| {
+    // Decoded images wait for the first device that is free: enough of them that none
+    // waits for a decode while another image is ready.
+    let (dec_tx, dec_rx) = sync_channel::<(usize, Decoded)>(runtimes.len() + 1);
+    let (enc_tx, enc_rx) = sync_channel::<Restored>(2);
+    let (res_tx, res_rx) = channel::<Outcome>();
+    let inputs: Vec<&Path> = jobs.iter().map(|j| j.input.path.as_path()).collect();
+    let shared = Shared {
+        inputs: &inputs,
+        model: &model,
+        fixed: &fixed,
+        names: &names,
+        ui: &ui,
+        overall: &overall,
+        tiles: &a.tiles,
+        ensemble: a.ensemble,
+        decoded: Mutex::new(dec_rx),
+    };
+    let per_device: Vec<usize> = std::thread::scope(|s| {
         for _ in 0..a.decode_threads.min(jobs.len() as u32) {
             let tx = dec_tx.clone();
             let (jobs, next, folders) = (&jobs, &next, &folders);
@@ -449,107 +479,34 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
                 }
             });
         }
-        for (i, r) in dec_rx {
-            let j = &jobs[i];
-            let shown = j.input.path.display().to_string();
-            let (img, prepared) = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    overall.inc(1);
-                    let _ = res_tx.send((i, Err(e)));
-                    continue;
-                }
-            };
-            per_image.reset();
-            per_image.set_message(shown.clone());
-            let t0 = Instant::now();
-            let mut last_line: Option<Instant> = None;
-            let mut progress = |done: usize, total: usize| {
-                per_image.set_length(total as u64);
-                per_image.set_position(done as u64);
-                // Without a terminal (a log, a pipe) the bars draw nothing: a line after the
-                // first tile, with the time it gives for the rest, then one every
-                // PROGRESS_EVERY, so that a long tiled image shows it is moving.
-                if ui.mp.is_hidden()
-                    && !ui.quiet
-                    && total > 1
-                    && done > 0
-                    && done < total
-                    && last_line.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
-                {
-                    let spent = t0.elapsed().as_secs_f64();
-                    let left = spent / done as f64 * (total - done) as f64;
-                    ui.info(&format!(
-                        "{shown}: tile {done}/{total} after {spent:.1} s, about {left:.0} s left"
-                    ));
-                    last_line = Some(Instant::now());
-                }
-            };
-            let result = guard::catch(|| {
-                let probs = probs_for(&rt, &model, &img.rgb, &fixed)?;
-                ensemble::restore(
-                    &rt,
-                    &model,
-                    &img.rgb,
-                    &probs,
-                    &tile_opts,
-                    a.ensemble,
-                    &mut progress,
-                )
-                .map(|(out, report)| (out, report, probs))
-                .map_err(|e| problem(&e))
-            });
-            match result {
-                Ok((out, report, probs)) => {
-                    let shape = match report.tile {
-                        Some(t) => Shape::new(3, t.min(img.height()), t.min(img.width())),
-                        None => img.rgb.shape,
-                    };
-                    sizes.note(&rt, &model, shape);
-                    if report.transposed {
-                        sizes.note(&rt, &model, Shape::new(3, shape.w, shape.h));
-                    }
-                    let mut line = if names.is_empty() {
-                        format!("{shown}: {:.2} s", t0.elapsed().as_secs_f64())
-                    } else {
-                        format!(
-                            "{shown}: {}; {:.2} s",
-                            format_probs(&names, &probs),
-                            t0.elapsed().as_secs_f64()
-                        )
-                    };
-                    if report.passes > 1 {
-                        line.push_str(&format!("; self-ensemble of {}", report.passes));
-                    }
-                    if let Some(t) = report.tile {
-                        let all = if report.passes > 1 {
-                            " over all passes"
-                        } else {
-                            ""
-                        };
-                        line.push_str(&format!("; {} tiles of {t}{all}", report.tiles));
-                    }
-                    for r in &report.retries {
-                        line.push_str(&format!("; out of memory at tile {r}, retried smaller"));
-                    }
-                    ui.info(&line);
-                    if let Some(w) = a.tiles.overlap_warning(report.tile) {
-                        ui.warn(&shown, &w);
-                    }
-                    if enc_tx.send((i, img, out, prepared)).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    overall.inc(1);
-                    let _ = res_tx.send((i, Err(e)));
-                }
-            }
-        }
+        let workers: Vec<_> = runtimes
+            .into_iter()
+            .zip(labels)
+            .zip(&bars)
+            .map(|((rt, label), bar)| {
+                let w = Worker {
+                    rt,
+                    label,
+                    bar,
+                    encode: enc_tx.clone(),
+                    results: res_tx.clone(),
+                };
+                let shared = &shared;
+                std::thread::Builder::new()
+                    .name(format!("gpu-{}", label.unwrap_or(1)))
+                    // As large as the main thread's stack (a spawned thread gets 2 MiB).
+                    .stack_size(8 << 20)
+                    .spawn_scoped(s, move || worker::run(shared, w))
+                    .expect("start a device thread")
+            })
+            .collect();
         drop(enc_tx);
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).collect()
     });
     drop(res_tx);
-    per_image.finish_and_clear();
+    for bar in &bars {
+        bar.finish_and_clear();
+    }
     overall.finish_and_clear();
     folders.remove_empty();
     let mut results: Vec<(usize, Result<String, String>)> = res_rx.into_iter().collect();
@@ -565,13 +522,15 @@ pub fn run_restore(a: RestoreArgs) -> CliResult<i32> {
             }
         }
     }
-    Ok(summary(
+    let note = worker::per_device_note(&per_device);
+    Ok(summary_with_note(
         &ui,
         "restored",
         ok,
         skipped.len(),
         &failed,
         start.elapsed().as_secs_f64(),
+        &note,
     ))
 }
 
