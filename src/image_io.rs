@@ -366,6 +366,12 @@ pub fn decode_image_within(
             ),
         ));
     }
+    if format == Format::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(err(
+            ErrorKind::Corrupt,
+            "a truncated JPEG: its data ends before the end-of-image marker (the decoder would fill the missing part with gray)",
+        ));
+    }
     // What a decoder may allocate before the size is known: the largest pixel buffer the
     // pixel limit allows (16 bytes a pixel: RGBA of f32, from a float TIFF) and room for
     // metadata, within the memory there is. The PNG decoder takes it at construction.
@@ -508,6 +514,44 @@ fn animation_frames(bytes: &[u8], format: Format) -> Option<u32> {
             (frames > 0).then_some(frames)
         }
         Format::Jpeg | Format::Tiff => None,
+    }
+}
+
+/// Whether a JPEG's data reaches its end-of-image marker. The decoder restores a file cut
+/// short without an error (the missing rows come out gray), so a truncated download would be
+/// restored as if it were whole. The header segments are walked by their lengths (an EXIF
+/// thumbnail inside APP1 has markers of its own), then the marker is looked for after the
+/// first scan: entropy-coded data never holds `FF D9` (a data byte 0xFF is followed by 0x00).
+/// A header too malformed to walk is left to the decoder, which reports it.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        let (Some(&ff), Some(&marker)) = (bytes.get(i), bytes.get(i + 1)) else {
+            return false; // the header itself is cut short
+        };
+        if ff != 0xFF {
+            return true;
+        }
+        match marker {
+            0xFF => i += 1, // fill byte
+            0x01 | 0xD0..=0xD7 => i += 2,
+            0xD9 => return true,
+            _ => {
+                let Some(len) = bytes
+                    .get(i + 2..i + 4)
+                    .map(|l| u16::from_be_bytes([l[0], l[1]]))
+                else {
+                    return false;
+                };
+                let next = i + 2 + len as usize;
+                if marker == 0xDA {
+                    return bytes
+                        .get(next..)
+                        .is_some_and(|scan| scan.windows(2).any(|w| w == [0xFF, 0xD9]));
+                }
+                i = next;
+            }
+        }
     }
 }
 

@@ -183,6 +183,33 @@ fn jpeg_keeps_icc_and_exif() {
     }
 }
 
+/// A JPEG cut short decodes without an error in the decoder (the missing rows come out
+/// gray), so it used to be restored and written with exit 0; it is a corrupt file. The
+/// marker search skips the APP1 segment, which here holds an end-of-image marker of its own
+/// (as an EXIF thumbnail does).
+#[test]
+fn truncated_jpeg_is_refused() {
+    let (w, h) = (64u32, 48u32);
+    let px: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+    let mut exif = exif_with_orientation(1);
+    exif.extend_from_slice(&[0xFF, 0xD8, 0xFF, 0xD9]);
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90);
+    enc.set_exif_metadata(exif).unwrap();
+    enc.write_image(&px, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    assert!(decode_image(&bytes, None).is_ok());
+    // Bytes after the end-of-image marker are harmless.
+    let mut trailing = bytes.clone();
+    trailing.extend_from_slice(b"trailing bytes");
+    assert!(decode_image(&trailing, None).is_ok());
+    for cut in [bytes.len() / 2, bytes.len() - 2, 30] {
+        let e = decode_image(&bytes[..cut], None).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Corrupt, "cut at {cut}: {e}");
+        assert!(e.message.contains("truncated JPEG"), "cut at {cut}: {e}");
+    }
+}
+
 #[test]
 fn grayscale_stays_grayscale() {
     let (w, h) = (5u32, 3u32);
