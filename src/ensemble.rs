@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicBool;
 use crate::exec::Runtime;
 use crate::model::Model;
 use crate::tensor::{Shape, Tensor};
-use crate::tiling::{restore_tiled_cancellable_async, TileOptions, TileReport};
+use crate::tiling::{restore_tiled_cancellable, TileOptions, TileReport};
 use crate::Result;
 
 /// One symmetry of the square: `quarter_turns` counter-clockwise rotations, then a
@@ -142,24 +142,7 @@ fn mirror(t: &Tensor) -> Tensor {
 /// A tile size that had to shrink after running out of memory is kept for the later
 /// passes. The report: the last pass's tile size, the tiles of all passes, each abandoned
 /// tile size once, `passes` and `transposed` set.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn restore_ensemble_cancellable(
-    rt: &Runtime,
-    model: &Model,
-    image: &Tensor,
-    probs: &[f32],
-    opts: &TileOptions,
-    cancel: &AtomicBool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Option<(Tensor, TileReport)>> {
-    pollster::block_on(restore_ensemble_cancellable_async(
-        rt, model, image, probs, opts, cancel, progress,
-    ))
-}
-
-/// [`restore_ensemble_cancellable`] as a future (see
-/// [`restore_tiled_cancellable_async`]).
-pub async fn restore_ensemble_cancellable_async(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
@@ -180,7 +163,7 @@ pub async fn restore_ensemble_cancellable_async(
     for (pass, sym) in symmetries.iter().enumerate() {
         let mut pass_progress =
             |done: usize, total: usize| progress(pass * total + done, passes * total);
-        let Some((out, r)) = restore_tiled_cancellable_async(
+        let Some((out, r)) = restore_tiled_cancellable(
             rt,
             model,
             &sym.apply(image),
@@ -188,8 +171,7 @@ pub async fn restore_ensemble_cancellable_async(
             &opts,
             cancel,
             &mut pass_progress,
-        )
-        .await?
+        )?
         else {
             return Ok(None);
         };
@@ -232,9 +214,8 @@ pub fn check_finite(what: &str, data: &[f32]) -> Result<()> {
 }
 
 /// One restoration as the CLI and the app run it: the self-ensemble when `ensemble`, else
-/// one tiled pass ([`crate::tiling::restore_tiled_cancellable`]); a result that is not
-/// finite is an error ([`check_finite`]).
-#[cfg(not(target_arch = "wasm32"))]
+/// one tiled pass ([`restore_tiled_cancellable`]); a result that is not finite is an error
+/// ([`check_finite`]).
 #[allow(clippy::too_many_arguments)]
 pub fn restore_cancellable(
     rt: &Runtime,
@@ -246,27 +227,10 @@ pub fn restore_cancellable(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, TileReport)>> {
-    pollster::block_on(restore_cancellable_async(
-        rt, model, image, probs, opts, ensemble, cancel, progress,
-    ))
-}
-
-/// [`restore_cancellable`] as a future: what the web page awaits.
-#[allow(clippy::too_many_arguments)]
-pub async fn restore_cancellable_async(
-    rt: &Runtime,
-    model: &Model,
-    image: &Tensor,
-    probs: &[f32],
-    opts: &TileOptions,
-    ensemble: bool,
-    cancel: &AtomicBool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Option<(Tensor, TileReport)>> {
     let r = if ensemble {
-        restore_ensemble_cancellable_async(rt, model, image, probs, opts, cancel, progress).await?
+        restore_ensemble_cancellable(rt, model, image, probs, opts, cancel, progress)?
     } else {
-        restore_tiled_cancellable_async(rt, model, image, probs, opts, cancel, progress).await?
+        restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)?
     };
     if let Some((out, _)) = &r {
         check_finite("the restored image", &out.data)?;
@@ -275,7 +239,6 @@ pub async fn restore_cancellable_async(
 }
 
 /// [`restore_cancellable`] without cancellation.
-#[cfg(not(target_arch = "wasm32"))]
 pub fn restore(
     rt: &Runtime,
     model: &Model,

@@ -3,11 +3,11 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuOptions};
-use crate::model::{HostTensor, Model};
+use crate::model::{HostTensor, Model, Node};
 use crate::ops::{self, device_bytes, pitch, BindKind, NodeCtx, Precision, Res};
 use crate::plan::{self, Plan};
 use crate::tensor::{reflect_index, Shape, Tensor};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use wgpu::util::DeviceExt;
 
@@ -238,16 +238,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Opens a device (see [`GpuOptions`]); no adapter is an error, not a panic. Blocks
-    /// until the device is open ([`Runtime::new_async`] in a browser).
-    #[cfg(not(target_arch = "wasm32"))]
+    /// Opens a device (see [`GpuOptions`]); no adapter is an error, not a panic.
     pub fn new(options: RuntimeOptions) -> Result<Runtime> {
-        pollster::block_on(Self::new_async(options))
-    }
-
-    /// [`Runtime::new`] as a future, for callers that must not block (a web page).
-    pub async fn new_async(options: RuntimeOptions) -> Result<Runtime> {
-        Ok(Self::from_gpu(Gpu::new_async(&options).await?))
+        Ok(Self::from_gpu(Gpu::new(&options)?))
     }
 
     /// A runtime on a device opened elsewhere, e.g. the one a UI renders with, so that
@@ -294,11 +287,6 @@ impl Runtime {
     pub fn set_submit_chunk(&self, dispatches: usize) {
         self.submit_chunk
             .store(dispatches, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Dispatches per queue submission (see [`Runtime::set_submit_chunk`]).
-    pub fn submit_chunk(&self) -> usize {
-        self.submit_chunk.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -630,46 +618,28 @@ impl Runtime {
         Ok(self.prepared(model, function, inputs)?.plan.clone())
     }
 
-    /// Runs a function of the model on host tensors; returns its outputs in order. Blocks
-    /// until the device is done ([`Runtime::run_function_async`] in a browser).
-    #[cfg(not(target_arch = "wasm32"))]
+    /// Runs a function of the model on host tensors; returns its outputs in order.
     pub fn run_function(
         &self,
         model: &Model,
         function: &str,
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>> {
-        pollster::block_on(self.run_function_async(model, function, inputs))
-    }
-
-    /// [`Runtime::run_function`] as a future: it waits for each chunk of dispatches (see
-    /// [`Runtime::set_submit_chunk`]) and for the result without blocking the thread.
-    pub async fn run_function_async(
-        &self,
-        model: &Model,
-        function: &str,
-        inputs: &[Tensor],
-    ) -> Result<Vec<Tensor>> {
-        Ok(self.run(model, function, inputs, false).await?.0)
+        Ok(self.run(model, function, inputs, false)?.0)
     }
 
     /// Like [`Runtime::run_function`], with per-node GPU times when the device has timestamp
     /// queries (see [`GpuOptions::timestamps`]); otherwise the timings are empty.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn profile_function(
         &self,
         model: &Model,
         function: &str,
         inputs: &[Tensor],
     ) -> Result<(Vec<Tensor>, Vec<NodeTiming>)> {
-        pollster::block_on(self.run(model, function, inputs, self.gpu.timestamps))
+        self.run(model, function, inputs, self.gpu.timestamps)
     }
 
-    // The prepared buffers' lock is held across the waits for the device, as it was held
-    // across the blocking waits before: natively one thread drives the whole forward
-    // (`pollster::block_on`), and in a page one task runs the forwards, one at a time.
-    #[allow(clippy::await_holding_lock)]
-    async fn run(
+    fn run(
         &self,
         model: &Model,
         function: &str,
@@ -750,7 +720,11 @@ impl Runtime {
                             }),
                         );
                         let index = self.gpu.queue.submit([done.finish()]);
-                        crate::gpu::wait::submitted(&self.gpu, index).await?;
+                        dev.poll(wgpu::PollType::Wait {
+                            submission_index: Some(index),
+                            timeout: None,
+                        })
+                        .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))?;
                     }
                 }
             }
@@ -789,7 +763,7 @@ impl Runtime {
             }
         }
         self.gpu.queue.submit([enc.finish()]);
-        let data = crate::gpu::wait::map_read(&self.gpu, &p.readback).await?;
+        let data = self.map_read(&p.readback)?;
         let mut outs = Vec::with_capacity(p.outputs.len());
         let mut at = 0;
         for o in &p.outputs {
@@ -803,7 +777,7 @@ impl Runtime {
         }
         let mut timings = Vec::new();
         if let Some((_, _, read, _)) = &timing {
-            let raw = self.read_buffer_u64(read).await?;
+            let raw = self.read_buffer_u64(read)?;
             let period = self.gpu.queue.get_timestamp_period() as f64;
             for (i, (name, op)) in p.node_names.iter().enumerate() {
                 let (a, b) = (raw[2 * i], raw[2 * i + 1]);
@@ -818,8 +792,28 @@ impl Runtime {
         Ok((outs, timings))
     }
 
-    async fn read_buffer_u64(&self, buf: &wgpu::Buffer) -> Result<Vec<u64>> {
-        let bytes = crate::gpu::wait::map_read(&self.gpu, buf).await?;
+    fn map_read(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        buf.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.gpu
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("buffer mapping never completed".into()))?
+            .map_err(|e| Error::Gpu(format!("cannot map the result buffer: {e}")))?;
+        let bytes = buf
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("cannot read the result buffer: {e}")))?
+            .to_vec();
+        buf.unmap();
+        Ok(bytes)
+    }
+
+    fn read_buffer_u64(&self, buf: &wgpu::Buffer) -> Result<Vec<u64>> {
+        let bytes = self.map_read(buf)?;
         Ok(bytes
             .chunks_exact(8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
@@ -827,11 +821,10 @@ impl Runtime {
     }
 
     /// Runs one node on its own (inputs `input.0`, `input.1`, ... in order); for per-op tests.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn run_node(
         &self,
-        node: &crate::model::Node,
-        weights: std::collections::BTreeMap<String, HostTensor>,
+        node: &Node,
+        weights: BTreeMap<String, HostTensor>,
         inputs: &[Tensor],
     ) -> Result<Tensor> {
         let mut node = node.clone();
@@ -846,13 +839,7 @@ impl Runtime {
     /// The Prompt Net's probabilities for an image (3 x H x W, RGB in [0, 1]): the mean of
     /// the `classify` outputs over up to `max_crops` crops (see docs/model-format.md).
     /// A model without a Prompt Net (no degradations) has no probabilities: empty.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn classify(&self, model: &Model, image: &Tensor) -> Result<Vec<f32>> {
-        pollster::block_on(self.classify_async(model, image))
-    }
-
-    /// [`Runtime::classify`] as a future (see [`Runtime::run_function_async`]).
-    pub async fn classify_async(&self, model: &Model, image: &Tensor) -> Result<Vec<f32>> {
         if !model.has_prompt_net() {
             return Ok(Vec::new());
         }
@@ -863,10 +850,7 @@ impl Runtime {
         let mut sum: Vec<f64> = Vec::new();
         for &(oy, ox) in &crops {
             let crop = extract_crop(image, oy, ox, spec.crop);
-            let out = self
-                .run_function_async(model, "classify", &[crop])
-                .await?
-                .remove(0);
+            let out = self.run_function(model, "classify", &[crop])?.remove(0);
             if sum.is_empty() {
                 sum = vec![0.0; out.data.len()];
             }
@@ -882,18 +866,7 @@ impl Runtime {
 
     /// Restores an image (3 x H x W) with the given probabilities (length K; empty for a
     /// model without a Prompt Net).
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn restore(&self, model: &Model, image: &Tensor, probs: &[f32]) -> Result<Tensor> {
-        pollster::block_on(self.restore_async(model, image, probs))
-    }
-
-    /// [`Runtime::restore`] as a future (see [`Runtime::run_function_async`]).
-    pub async fn restore_async(
-        &self,
-        model: &Model,
-        image: &Tensor,
-        probs: &[f32],
-    ) -> Result<Tensor> {
         let k = probs.len();
         if k != model.degradations().len() {
             return Err(Error::Input(format!(
@@ -905,10 +878,7 @@ impl Runtime {
         if k > 0 {
             inputs.push(Tensor::new(Shape::new(k, 1, 1), probs.to_vec()));
         }
-        let out = self
-            .run_function_async(model, "restore", &inputs)
-            .await?
-            .remove(0);
+        let out = self.run_function(model, "restore", &inputs)?.remove(0);
         // Checked at load for one size; tiling, the ensemble and encoding index by it.
         if out.shape != image.shape {
             return Err(Error::Function {
