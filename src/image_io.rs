@@ -369,7 +369,7 @@ pub fn decode_image_within(
     if format == Format::Jpeg && !jpeg_is_complete(bytes) {
         return Err(err(
             ErrorKind::Corrupt,
-            "a truncated JPEG: its data ends before the end-of-image marker (the decoder would fill the missing part with gray)",
+            "corrupt JPG file: truncated, its data ends before the end-of-image marker (the decoder would fill the missing part with gray)",
         ));
     }
     // What a decoder may allocate before the size is known: the largest pixel buffer the
