@@ -2,47 +2,10 @@
 //! (`--adapter 0,0`: two runtimes on one adapter, as two GPUs would be used) and shares of
 //! the inputs for many machines (`--shard K/N`), and their usage errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wgpu-restore"));
-    let xdg = std::env::temp_dir().join("xdg-wgpu-restore-tests");
-    let _ = std::fs::create_dir_all(&xdg);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700));
-    }
-    c.env("XDG_RUNTIME_DIR", xdg);
-    c
-}
-
-fn tiny() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tiny.safetensors")
-        .display()
-        .to_string()
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("run wgpu-restore");
-    eprintln!(
-        "$ wgpu-restore {}\n[exit {:?}]\n--- stderr\n{}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::cli::{run, s, stderr, tiny};
 
 /// A folder of `n` different small PNGs named 00.png, 01.png, ...
 fn folder(dir: &Path, n: u32, w: u32, h: u32) {
@@ -108,14 +71,15 @@ fn two_devices_on_one_adapter_share_a_folder_and_write_the_same_bytes() {
     // A file that fails: reported once, at the end, by either device.
     std::fs::write(input.join("broken.png"), b"not a png").unwrap();
     let (one, two) = (t.path().join("one"), t.path().join("two"));
-    let m = tiny();
+    let model = tiny();
+    let m = s(&model);
     let o1 = run(&[
         "restore",
         s(&input),
         "-o",
         s(&one),
         "--model",
-        &m,
+        m,
         "--adapter",
         "0",
     ]);
@@ -125,7 +89,7 @@ fn two_devices_on_one_adapter_share_a_folder_and_write_the_same_bytes() {
         "-o",
         s(&two),
         "--model",
-        &m,
+        m,
         "--adapter",
         "0,0",
     ]);
@@ -169,7 +133,7 @@ fn no_more_devices_are_opened_than_there_are_images() {
         "-o",
         s(&out),
         "--model",
-        &tiny(),
+        s(&tiny()),
         "--adapter",
         "0,0,0",
     ]);
@@ -204,7 +168,7 @@ fn adapter_all_without_a_gpu_is_one_device() {
         "-o",
         s(&out),
         "--model",
-        &tiny(),
+        s(&tiny()),
         "--adapter",
         "all",
     ]);
@@ -222,7 +186,8 @@ fn shards_partition_a_folder() {
     let t = tempfile::tempdir().unwrap();
     let input = t.path().join("in");
     folder(&input, 7, 20, 16);
-    let m = tiny();
+    let model = tiny();
+    let m = s(&model);
     let mut all: Vec<String> = Vec::new();
     let mut sizes = Vec::new();
     for k in 0..3 {
@@ -234,7 +199,7 @@ fn shards_partition_a_folder() {
             "-o",
             s(&out),
             "--model",
-            &m,
+            m,
             "--shard",
             &shard,
         ]);
@@ -264,7 +229,7 @@ fn shards_partition_a_folder() {
         "-o",
         s(&out),
         "--model",
-        &m,
+        m,
         "--shard",
         "7/8",
     ]);
@@ -279,7 +244,8 @@ fn shard_and_adapter_usage_errors_exit_2_with_one_line() {
     let input = t.path().join("in");
     folder(&input, 1, 16, 16);
     let out = t.path().join("out");
-    let m = tiny();
+    let model = tiny();
+    let m = s(&model);
     let x = input.join("00.png");
     let many = vec!["0"; 65].join(",");
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -325,7 +291,7 @@ fn shard_and_adapter_usage_errors_exit_2_with_one_line() {
         ),
     ];
     for (mut args, needle) in cases {
-        args.extend(["--model", m.as_str()]);
+        args.extend(["--model", m]);
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = stderr(&o);

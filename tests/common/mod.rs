@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests (one device per test binary).
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use wgpu_restore::model::{read_safetensors, HostTensor};
