@@ -450,24 +450,18 @@ impl Ui {
         if self.quiet {
             return;
         }
-        if self.mp.is_hidden() {
-            eprintln!("{msg}");
-        } else {
-            let _ = self.mp.println(msg);
-        }
+        self.print_line(msg);
     }
     /// A warning: the run goes on, but not quite as asked (always shown).
     pub fn warn(&self, file: &str, msg: &str) {
-        let line = format!("warning: {file}: {msg}");
-        if self.mp.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            let _ = self.mp.println(line);
-        }
+        self.print_line(&format!("warning: {file}: {msg}"));
     }
     /// An error line (always shown).
     pub fn error(&self, file: &str, msg: &str) {
-        let line = format!("error: {file}: {msg}");
+        self.print_line(&format!("error: {file}: {msg}"));
+    }
+    /// One line on stderr, above the progress bars while they are drawn.
+    fn print_line(&self, line: &str) {
         if self.mp.is_hidden() {
             eprintln!("{line}");
         } else {
