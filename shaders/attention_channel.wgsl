@@ -161,7 +161,7 @@ fn softmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let scale = f32(temperature[h]) / norms[h * p.d + i];
     let base = row * p.d;
     let stride = p.heads * p.d * p.d;
-    var m = -3.4028235e38;
+    var m = -3.40282346e38;
     for (var j = 0u; j < p.d; j = j + 1u) {
         var g = 0.0;
         for (var k = 0u; k < p.chunks; k = k + 1u) {

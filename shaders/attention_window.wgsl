@@ -55,7 +55,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     for (var e = 0u; e < QMAX; e = e + 1u) {
         q[e] = f32(qs[(qb + min(e, p.d - 1u)) * hw + pix]) * inv_alpha;
     }
-    var m = -3.4028235e38;
+    var m = -3.40282346e38;
     var l = 0.0;
     var acc: array<f32, CH>;
     for (var e = 0u; e < CH; e = e + 1u) {
@@ -130,7 +130,7 @@ fn window_attention4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
                       vec4<f32>(f32(qs[b + xs.x]), f32(qs[b + xs.y]), f32(qs[b + xs.z]), f32(qs[b + xs.w])) * inv_alpha,
                       vec4<bool>(e < p.d));
     }
-    var m = vec4<f32>(-3.4028235e38);
+    var m = vec4<f32>(-3.40282346e38);
     var l = vec4<f32>(0.0);
     var acc: array<vec4<f32>, CH>;
     for (var e = 0u; e < CH; e = e + 1u) {

@@ -78,6 +78,36 @@ fn norm_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     stats[2u * p.xp4 + t] = s2;
 }
 
+// The 4 quads `c` of input channel k as the columns of a matrix.
+fn xq4(k: u32, c: vec4<u32>) -> mat4x4<f32> {
+    return mat4x4<f32>(xq(k, c.x), xq(k, c.y), xq(k, c.z), xq(k, c.w));
+}
+
+fn store_quad(m: u32, t: u32, acc: vec4<f32>) {
+    let o = (p.o_off + m) * p.op4 + t;
+    var v = acc;
+    if (p.accumulate != 0u) {
+        v = v + vec4<f32>(dst[o]);
+    } else if (HAS_RES) {
+        v = v + vec4<f32>(res[(p.r_off + m) * p.op4 + t]);
+    }
+    dst[o] = S4(v);
+}
+
+// Output channel m of the thread's quads t0.. (the columns of `a`), those that exist.
+fn store_row(m: u32, t0: u32, a: mat4x4<f32>) {
+    if (m >= p.m) { return; }
+    var b = 0.0;
+    if (HAS_BIAS && p.accumulate == 0u) { b = f32(bias[p.m0 + m]); }
+    store_quad(m, t0, a[0] + b);
+    if (t0 + 1u < p.n4) { store_quad(m, t0 + 1u, a[1] + b); }
+    if (t0 + 2u < p.n4) { store_quad(m, t0 + 2u, a[2] + b); }
+    if (t0 + 3u < p.n4) { store_quad(m, t0 + 3u, a[3] + b); }
+}
+
+// The MB x PX accumulators are eight 4x4 matrices (a row's 4 quads as columns) indexed only
+// by constants: software drivers (SwiftShader, which runs the browser's WebGPU without a
+// GPU) keep a dynamically indexed array in memory with a gather per lane, 30x slower.
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
@@ -85,78 +115,80 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if (t0 >= p.n4) { return; }
     let m0 = wid.y * MB;
     // Quads past the end read the last one and are not stored; rows past M likewise.
-    var cols: array<u32, PX>;
-    for (var q = 0u; q < PX; q = q + 1u) { cols[q] = min(t0 + q, p.n4 - 1u); }
-    var rows: array<u32, MB>;
-    for (var j = 0u; j < MB; j = j + 1u) {
-        rows[j] = (p.m0 + min(m0 + j, p.m - 1u)) * p.kw + p.k0;
-    }
+    let last = p.n4 - 1u;
+    let cols = vec4<u32>(t0, min(t0 + 1u, last), min(t0 + 2u, last), min(t0 + 3u, last));
+    let rm = p.m - 1u;
+    let r0 = (p.m0 + min(m0, rm)) * p.kw + p.k0;
+    let r1 = (p.m0 + min(m0 + 1u, rm)) * p.kw + p.k0;
+    let r2 = (p.m0 + min(m0 + 2u, rm)) * p.kw + p.k0;
+    let r3 = (p.m0 + min(m0 + 3u, rm)) * p.kw + p.k0;
+    let r4 = (p.m0 + min(m0 + 4u, rm)) * p.kw + p.k0;
+    let r5 = (p.m0 + min(m0 + 5u, rm)) * p.kw + p.k0;
+    let r6 = (p.m0 + min(m0 + 6u, rm)) * p.kw + p.k0;
+    let r7 = (p.m0 + min(m0 + 7u, rm)) * p.kw + p.k0;
     // NORM: per-pixel mean and 1/sqrt(var + eps) over the input channels, summed about the
     // first channel's value (see norm.wgsl); x is normalized as it is read below.
-    var mean: array<vec4<f32>, PX>;
-    var rstd: array<vec4<f32>, PX>;
+    var mean = mat4x4<f32>();
+    var rstd = mat4x4<f32>();
     if (NORM != 0u) {
-        var shift: array<vec4<f32>, PX>;
-        var s1: array<vec4<f32>, PX>;
-        var s2: array<vec4<f32>, PX>;
+        var shift: mat4x4<f32>;
+        var s1 = mat4x4<f32>();
+        var s2 = mat4x4<f32>();
         if (NORM_STATS) {
-            for (var q = 0u; q < PX; q = q + 1u) {
-                shift[q] = stats[cols[q]];
-                s1[q] = stats[p.xp4 + cols[q]];
-                s2[q] = stats[2u * p.xp4 + cols[q]];
-            }
+            shift = mat4x4<f32>(stats[cols.x], stats[cols.y], stats[cols.z], stats[cols.w]);
+            let o1 = p.xp4;
+            s1 = mat4x4<f32>(stats[o1 + cols.x], stats[o1 + cols.y], stats[o1 + cols.z],
+                             stats[o1 + cols.w]);
+            let o2 = 2u * p.xp4;
+            s2 = mat4x4<f32>(stats[o2 + cols.x], stats[o2 + cols.y], stats[o2 + cols.z],
+                             stats[o2 + cols.w]);
         } else {
-            for (var q = 0u; q < PX; q = q + 1u) {
-                shift[q] = xq(0u, cols[q]);
-                s1[q] = vec4<f32>(0.0);
-                s2[q] = vec4<f32>(0.0);
-            }
+            shift = xq4(0u, cols);
             for (var k = 0u; k < p.k; k = k + 1u) {
-                for (var q = 0u; q < PX; q = q + 1u) {
-                    let d = xq(k, cols[q]) - shift[q];
-                    s1[q] = s1[q] + d;
-                    s2[q] = fma(d, d, s2[q]);
-                }
+                let d = xq4(k, cols) - shift;
+                s1 = s1 + d;
+                s2 = mat4x4<f32>(fma(d[0], d[0], s2[0]), fma(d[1], d[1], s2[1]),
+                                 fma(d[2], d[2], s2[2]), fma(d[3], d[3], s2[3]));
             }
         }
         let inv_k = 1.0 / f32(p.k_total);
-        for (var q = 0u; q < PX; q = q + 1u) {
-            let md = s1[q] * inv_k;
-            mean[q] = select(vec4<f32>(0.0), shift[q] + md, NORM == 1u);
-            rstd[q] = inverseSqrt(max(s2[q] * inv_k - md * md, vec4<f32>(0.0)) + p.eps);
-        }
+        let md = s1 * inv_k;
+        if (NORM == 1u) { mean = shift + md; }
+        let z = vec4<f32>(0.0);
+        rstd = mat4x4<f32>(inverseSqrt(max(s2[0] * inv_k - md[0] * md[0], z) + p.eps),
+                           inverseSqrt(max(s2[1] * inv_k - md[1] * md[1], z) + p.eps),
+                           inverseSqrt(max(s2[2] * inv_k - md[2] * md[2], z) + p.eps),
+                           inverseSqrt(max(s2[3] * inv_k - md[3] * md[3], z) + p.eps));
     }
-    var acc: array<vec4<f32>, 32>;   // MB * PX
-    for (var i = 0u; i < MB * PX; i = i + 1u) { acc[i] = vec4<f32>(0.0); }
+    var a0 = mat4x4<f32>();
+    var a1 = mat4x4<f32>();
+    var a2 = mat4x4<f32>();
+    var a3 = mat4x4<f32>();
+    var a4 = mat4x4<f32>();
+    var a5 = mat4x4<f32>();
+    var a6 = mat4x4<f32>();
+    var a7 = mat4x4<f32>();
     for (var k = 0u; k < p.k; k = k + 1u) {
-        var xv: array<vec4<f32>, PX>;
-        for (var q = 0u; q < PX; q = q + 1u) { xv[q] = xq(k, cols[q]); }
+        var xv = xq4(k, cols);
         if (NORM != 0u) {
-            for (var q = 0u; q < PX; q = q + 1u) { xv[q] = (xv[q] - mean[q]) * rstd[q]; }
+            xv = mat4x4<f32>((xv[0] - mean[0]) * rstd[0], (xv[1] - mean[1]) * rstd[1],
+                             (xv[2] - mean[2]) * rstd[2], (xv[3] - mean[3]) * rstd[3]);
         }
-        for (var j = 0u; j < MB; j = j + 1u) {
-            let w = vec4<f32>(f32(weight[rows[j] + k]));
-            for (var q = 0u; q < PX; q = q + 1u) {
-                acc[j * PX + q] = fma(w, xv[q], acc[j * PX + q]);
-            }
-        }
+        a0 = a0 + xv * f32(weight[r0 + k]);
+        a1 = a1 + xv * f32(weight[r1 + k]);
+        a2 = a2 + xv * f32(weight[r2 + k]);
+        a3 = a3 + xv * f32(weight[r3 + k]);
+        a4 = a4 + xv * f32(weight[r4 + k]);
+        a5 = a5 + xv * f32(weight[r5 + k]);
+        a6 = a6 + xv * f32(weight[r6 + k]);
+        a7 = a7 + xv * f32(weight[r7 + k]);
     }
-    for (var j = 0u; j < MB; j = j + 1u) {
-        let m = m0 + j;
-        if (m >= p.m) { break; }
-        var b = 0.0;
-        if (HAS_BIAS && p.accumulate == 0u) { b = f32(bias[p.m0 + m]); }
-        for (var q = 0u; q < PX; q = q + 1u) {
-            let t = t0 + q;
-            if (t >= p.n4) { break; }
-            let o = (p.o_off + m) * p.op4 + t;
-            var v = acc[j * PX + q] + b;
-            if (p.accumulate != 0u) {
-                v = v + vec4<f32>(dst[o]);
-            } else if (HAS_RES) {
-                v = v + vec4<f32>(res[(p.r_off + m) * p.op4 + t]);
-            }
-            dst[o] = S4(v);
-        }
-    }
+    store_row(m0, t0, a0);
+    store_row(m0 + 1u, t0, a1);
+    store_row(m0 + 2u, t0, a2);
+    store_row(m0 + 3u, t0, a3);
+    store_row(m0 + 4u, t0, a4);
+    store_row(m0 + 5u, t0, a5);
+    store_row(m0 + 6u, t0, a6);
+    store_row(m0 + 7u, t0, a7);
 }

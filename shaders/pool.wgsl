@@ -28,7 +28,7 @@ fn max_pool(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let c = t / (p.ow * p.oh);
     let oy = (t / p.ow) % p.oh;
     let ox = t % p.ow;
-    var m = -3.4028235e38;
+    var m = -3.40282346e38;
     var seen = false;
     for (var ky = 0u; ky < p.k; ky = ky + 1u) {
         let iy = i32(oy * p.stride + ky) - i32(p.pad);

@@ -15,7 +15,7 @@ fn softmax_channels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                     @builtin(local_invocation_index) li: u32) {
     let i = thread_index(wid, nwg, li);
     if (i >= p.hw) { return; }
-    var m = -3.4028235e38;
+    var m = -3.40282346e38;
     for (var c = 0u; c < p.c; c = c + 1u) {
         m = max(m, f32(src[c * p.pitch + i]));
     }

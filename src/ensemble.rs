@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicBool;
 use crate::exec::Runtime;
 use crate::model::Model;
 use crate::tensor::{Shape, Tensor};
-use crate::tiling::{restore_tiled_cancellable, TileOptions, TileReport};
+use crate::tiling::{restore_tiled_cancellable_async, TileOptions, TileReport};
 use crate::Result;
 
 /// One symmetry of the square: `quarter_turns` counter-clockwise rotations, then a
@@ -142,7 +142,24 @@ fn mirror(t: &Tensor) -> Tensor {
 /// A tile size that had to shrink after running out of memory is kept for the later
 /// passes. The report: the last pass's tile size, the tiles of all passes, each abandoned
 /// tile size once, `passes` and `transposed` set.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn restore_ensemble_cancellable(
+    rt: &Runtime,
+    model: &Model,
+    image: &Tensor,
+    probs: &[f32],
+    opts: &TileOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<(Tensor, TileReport)>> {
+    pollster::block_on(restore_ensemble_cancellable_async(
+        rt, model, image, probs, opts, cancel, progress,
+    ))
+}
+
+/// [`restore_ensemble_cancellable`] as a future (see
+/// [`restore_tiled_cancellable_async`]).
+pub async fn restore_ensemble_cancellable_async(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
@@ -163,7 +180,7 @@ pub fn restore_ensemble_cancellable(
     for (pass, sym) in symmetries.iter().enumerate() {
         let mut pass_progress =
             |done: usize, total: usize| progress(pass * total + done, passes * total);
-        let Some((out, r)) = restore_tiled_cancellable(
+        let Some((out, r)) = restore_tiled_cancellable_async(
             rt,
             model,
             &sym.apply(image),
@@ -171,7 +188,8 @@ pub fn restore_ensemble_cancellable(
             &opts,
             cancel,
             &mut pass_progress,
-        )?
+        )
+        .await?
         else {
             return Ok(None);
         };
@@ -214,8 +232,9 @@ pub fn check_finite(what: &str, data: &[f32]) -> Result<()> {
 }
 
 /// One restoration as the CLI and the app run it: the self-ensemble when `ensemble`, else
-/// one tiled pass ([`restore_tiled_cancellable`]); a result that is not finite is an error
-/// ([`check_finite`]).
+/// one tiled pass ([`crate::tiling::restore_tiled_cancellable`]); a result that is not
+/// finite is an error ([`check_finite`]).
+#[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::too_many_arguments)]
 pub fn restore_cancellable(
     rt: &Runtime,
@@ -227,10 +246,27 @@ pub fn restore_cancellable(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Option<(Tensor, TileReport)>> {
+    pollster::block_on(restore_cancellable_async(
+        rt, model, image, probs, opts, ensemble, cancel, progress,
+    ))
+}
+
+/// [`restore_cancellable`] as a future: what the web page awaits.
+#[allow(clippy::too_many_arguments)]
+pub async fn restore_cancellable_async(
+    rt: &Runtime,
+    model: &Model,
+    image: &Tensor,
+    probs: &[f32],
+    opts: &TileOptions,
+    ensemble: bool,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<(Tensor, TileReport)>> {
     let r = if ensemble {
-        restore_ensemble_cancellable(rt, model, image, probs, opts, cancel, progress)?
+        restore_ensemble_cancellable_async(rt, model, image, probs, opts, cancel, progress).await?
     } else {
-        restore_tiled_cancellable(rt, model, image, probs, opts, cancel, progress)?
+        restore_tiled_cancellable_async(rt, model, image, probs, opts, cancel, progress).await?
     };
     if let Some((out, _)) = &r {
         check_finite("the restored image", &out.data)?;
@@ -239,6 +275,7 @@ pub fn restore_cancellable(
 }
 
 /// [`restore_cancellable`] without cancellation.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn restore(
     rt: &Runtime,
     model: &Model,

@@ -3,11 +3,11 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuOptions};
-use crate::model::{HostTensor, Model, Node};
+use crate::model::{HostTensor, Model};
 use crate::ops::{self, device_bytes, pitch, BindKind, NodeCtx, Precision, Res};
 use crate::plan::{self, Plan};
 use crate::tensor::{reflect_index, Shape, Tensor};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use wgpu::util::DeviceExt;
 
@@ -238,9 +238,16 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Opens a device (see [`GpuOptions`]); no adapter is an error, not a panic.
+    /// Opens a device (see [`GpuOptions`]); no adapter is an error, not a panic. Blocks
+    /// until the device is open ([`Runtime::new_async`] in a browser).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(options: RuntimeOptions) -> Result<Runtime> {
-        Ok(Self::from_gpu(Gpu::new(&options)?))
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// [`Runtime::new`] as a future, for callers that must not block (a web page).
+    pub async fn new_async(options: RuntimeOptions) -> Result<Runtime> {
+        Ok(Self::from_gpu(Gpu::new_async(&options).await?))
     }
 
     /// A runtime on a device opened elsewhere, e.g. the one a UI renders with, so that
@@ -287,6 +294,11 @@ impl Runtime {
     pub fn set_submit_chunk(&self, dispatches: usize) {
         self.submit_chunk
             .store(dispatches, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Dispatches per queue submission (see [`Runtime::set_submit_chunk`]).
+    pub fn submit_chunk(&self) -> usize {
+        self.submit_chunk.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -618,28 +630,46 @@ impl Runtime {
         Ok(self.prepared(model, function, inputs)?.plan.clone())
     }
 
-    /// Runs a function of the model on host tensors; returns its outputs in order.
+    /// Runs a function of the model on host tensors; returns its outputs in order. Blocks
+    /// until the device is done ([`Runtime::run_function_async`] in a browser).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run_function(
         &self,
         model: &Model,
         function: &str,
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>> {
-        Ok(self.run(model, function, inputs, false)?.0)
+        pollster::block_on(self.run_function_async(model, function, inputs))
+    }
+
+    /// [`Runtime::run_function`] as a future: it waits for each chunk of dispatches (see
+    /// [`Runtime::set_submit_chunk`]) and for the result without blocking the thread.
+    pub async fn run_function_async(
+        &self,
+        model: &Model,
+        function: &str,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>> {
+        Ok(self.run(model, function, inputs, false).await?.0)
     }
 
     /// Like [`Runtime::run_function`], with per-node GPU times when the device has timestamp
     /// queries (see [`GpuOptions::timestamps`]); otherwise the timings are empty.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn profile_function(
         &self,
         model: &Model,
         function: &str,
         inputs: &[Tensor],
     ) -> Result<(Vec<Tensor>, Vec<NodeTiming>)> {
-        self.run(model, function, inputs, self.gpu.timestamps)
+        pollster::block_on(self.run(model, function, inputs, self.gpu.timestamps))
     }
 
-    fn run(
+    // The prepared buffers' lock is held across the waits for the device, as it was held
+    // across the blocking waits before: natively one thread drives the whole forward
+    // (`pollster::block_on`), and in a page one task runs the forwards, one at a time.
+    #[allow(clippy::await_holding_lock)]
+    async fn run(
         &self,
         model: &Model,
         function: &str,
@@ -720,11 +750,7 @@ impl Runtime {
                             }),
                         );
                         let index = self.gpu.queue.submit([done.finish()]);
-                        dev.poll(wgpu::PollType::Wait {
-                            submission_index: Some(index),
-                            timeout: None,
-                        })
-                        .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))?;
+                        crate::gpu::wait::submitted(&self.gpu, index).await?;
                     }
                 }
             }
@@ -763,7 +789,7 @@ impl Runtime {
             }
         }
         self.gpu.queue.submit([enc.finish()]);
-        let data = self.map_read(&p.readback)?;
+        let data = crate::gpu::wait::map_read(&self.gpu, &p.readback).await?;
         let mut outs = Vec::with_capacity(p.outputs.len());
         let mut at = 0;
         for o in &p.outputs {
@@ -777,7 +803,7 @@ impl Runtime {
         }
         let mut timings = Vec::new();
         if let Some((_, _, read, _)) = &timing {
-            let raw = self.read_buffer_u64(read)?;
+            let raw = self.read_buffer_u64(read).await?;
             let period = self.gpu.queue.get_timestamp_period() as f64;
             for (i, (name, op)) in p.node_names.iter().enumerate() {
                 let (a, b) = (raw[2 * i], raw[2 * i + 1]);
@@ -792,28 +818,8 @@ impl Runtime {
         Ok((outs, timings))
     }
 
-    fn map_read(&self, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        buf.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("device poll failed: {e}")))?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("buffer mapping never completed".into()))?
-            .map_err(|e| Error::Gpu(format!("cannot map the result buffer: {e}")))?;
-        let bytes = buf
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("cannot read the result buffer: {e}")))?
-            .to_vec();
-        buf.unmap();
-        Ok(bytes)
-    }
-
-    fn read_buffer_u64(&self, buf: &wgpu::Buffer) -> Result<Vec<u64>> {
-        let bytes = self.map_read(buf)?;
+    async fn read_buffer_u64(&self, buf: &wgpu::Buffer) -> Result<Vec<u64>> {
+        let bytes = crate::gpu::wait::map_read(&self.gpu, buf).await?;
         Ok(bytes
             .chunks_exact(8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
@@ -821,10 +827,11 @@ impl Runtime {
     }
 
     /// Runs one node on its own (inputs `input.0`, `input.1`, ... in order); for per-op tests.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run_node(
         &self,
-        node: &Node,
-        weights: BTreeMap<String, HostTensor>,
+        node: &crate::model::Node,
+        weights: std::collections::BTreeMap<String, HostTensor>,
         inputs: &[Tensor],
     ) -> Result<Tensor> {
         let mut node = node.clone();
@@ -839,7 +846,13 @@ impl Runtime {
     /// The Prompt Net's probabilities for an image (3 x H x W, RGB in [0, 1]): the mean of
     /// the `classify` outputs over up to `max_crops` crops (see docs/model-format.md).
     /// A model without a Prompt Net (no degradations) has no probabilities: empty.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn classify(&self, model: &Model, image: &Tensor) -> Result<Vec<f32>> {
+        pollster::block_on(self.classify_async(model, image))
+    }
+
+    /// [`Runtime::classify`] as a future (see [`Runtime::run_function_async`]).
+    pub async fn classify_async(&self, model: &Model, image: &Tensor) -> Result<Vec<f32>> {
         if !model.has_prompt_net() {
             return Ok(Vec::new());
         }
@@ -850,7 +863,10 @@ impl Runtime {
         let mut sum: Vec<f64> = Vec::new();
         for &(oy, ox) in &crops {
             let crop = extract_crop(image, oy, ox, spec.crop);
-            let out = self.run_function(model, "classify", &[crop])?.remove(0);
+            let out = self
+                .run_function_async(model, "classify", &[crop])
+                .await?
+                .remove(0);
             if sum.is_empty() {
                 sum = vec![0.0; out.data.len()];
             }
@@ -866,7 +882,18 @@ impl Runtime {
 
     /// Restores an image (3 x H x W) with the given probabilities (length K; empty for a
     /// model without a Prompt Net).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn restore(&self, model: &Model, image: &Tensor, probs: &[f32]) -> Result<Tensor> {
+        pollster::block_on(self.restore_async(model, image, probs))
+    }
+
+    /// [`Runtime::restore`] as a future (see [`Runtime::run_function_async`]).
+    pub async fn restore_async(
+        &self,
+        model: &Model,
+        image: &Tensor,
+        probs: &[f32],
+    ) -> Result<Tensor> {
         let k = probs.len();
         if k != model.degradations().len() {
             return Err(Error::Input(format!(
@@ -878,7 +905,10 @@ impl Runtime {
         if k > 0 {
             inputs.push(Tensor::new(Shape::new(k, 1, 1), probs.to_vec()));
         }
-        let out = self.run_function(model, "restore", &inputs)?.remove(0);
+        let out = self
+            .run_function_async(model, "restore", &inputs)
+            .await?
+            .remove(0);
         // Checked at load for one size; tiling, the ensemble and encoding index by it.
         if out.shape != image.shape {
             return Err(Error::Function {

@@ -31,9 +31,11 @@ pub mod tiling;
 
 pub use error::{Error, Result};
 pub use exec::{memory_report, plan_function, MemoryReport, NodeTiming, Runtime, RuntimeOptions};
+#[cfg(not(target_arch = "wasm32"))]
+pub use gpu::list_adapters;
 pub use gpu::{
-    list_adapters, skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary,
-    BackendChoice, GpuOptions, PrecisionChoice,
+    skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary, BackendChoice,
+    GpuOptions, PrecisionChoice,
 };
 pub use model::{HostTensor, Model};
 pub use ops::Precision;

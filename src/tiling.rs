@@ -281,6 +281,7 @@ impl Default for TileReport {
 /// Restores `image` with `probs`, in tiles when asked or needed; halves the tile and tries
 /// again when the device runs out of memory, down to `opts.min_tile`.
 /// `progress(done, total)` is called after every tile.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn restore_tiled(
     rt: &Runtime,
     model: &Model,
@@ -296,7 +297,24 @@ pub fn restore_tiled(
 
 /// [`restore_tiled`] that checks `cancel` before every tile and returns `Ok(None)` once it
 /// is set. A whole-image forward cannot stop midway: its result is dropped instead.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn restore_tiled_cancellable(
+    rt: &Runtime,
+    model: &Model,
+    image: &Tensor,
+    probs: &[f32],
+    opts: &TileOptions,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<(Tensor, TileReport)>> {
+    pollster::block_on(restore_tiled_cancellable_async(
+        rt, model, image, probs, opts, cancel, progress,
+    ))
+}
+
+/// [`restore_tiled_cancellable`] as a future: each tile's forward is awaited
+/// ([`Runtime::restore_async`]), so a web page stays responsive between and during tiles.
+pub async fn restore_tiled_cancellable_async(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
@@ -317,20 +335,23 @@ pub fn restore_tiled_cancellable(
     let mut report = TileReport::default();
     loop {
         let attempt = match tile {
-            Some(t) if t < h.max(w) => run_tiles(
-                rt,
-                model,
-                image,
-                probs,
-                t,
-                opts.overlap,
-                align,
-                cancel,
-                progress,
-            ),
+            Some(t) if t < h.max(w) => {
+                run_tiles(
+                    rt,
+                    model,
+                    image,
+                    probs,
+                    t,
+                    opts.overlap,
+                    align,
+                    cancel,
+                    progress,
+                )
+                .await
+            }
             _ => {
                 progress(0, 1);
-                let r = rt.restore(model, image, probs);
+                let r = rt.restore_async(model, image, probs).await;
                 if r.is_ok() {
                     progress(1, 1);
                 }
@@ -362,7 +383,7 @@ pub fn restore_tiled_cancellable(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_tiles(
+async fn run_tiles(
     rt: &Runtime,
     model: &Model,
     image: &Tensor,
@@ -389,7 +410,7 @@ fn run_tiles(
             }
             let wx = axis_weights(&xs, ix, tw);
             let t = Tile { y, x, h: th, w: tw };
-            let out = rt.restore(model, &extract(image, &t), probs)?;
+            let out = rt.restore_async(model, &extract(image, &t), probs).await?;
             st.add(&t, &out, &wy, &wx);
             done += 1;
             progress(done, total);

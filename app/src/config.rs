@@ -1,5 +1,6 @@
 //! The small settings file: the last folder used to open or save images, and whether to
-//! restore with the self-ensemble.
+//! restore with the self-ensemble. In a browser the "file" is an entry of the page's
+//! localStorage, named by the same path.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ pub struct Config {
 impl Config {
     /// The settings file: `$WGPU_RESTORE_APP_CONFIG` when set, else `app.json` in the
     /// platform's config folder (`$XDG_CONFIG_HOME/wgpu-restore` on Linux).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn default_path() -> Option<PathBuf> {
         if let Some(p) = std::env::var_os("WGPU_RESTORE_APP_CONFIG") {
             return Some(PathBuf::from(p));
@@ -25,15 +27,37 @@ impl Config {
             .map(|d| d.config_dir().join("app.json"))
     }
 
+    /// The localStorage entry that holds the settings in a browser.
+    #[cfg(target_arch = "wasm32")]
+    pub fn default_path() -> Option<PathBuf> {
+        Some(PathBuf::from("wgpu-restore/app.json"))
+    }
+
     /// Reads the file; a missing or unreadable file gives the defaults.
     pub fn load(path: &Path) -> Config {
-        std::fs::read(path)
-            .ok()
+        #[cfg(target_arch = "wasm32")]
+        let bytes = local_storage()
+            .and_then(|s| s.get_item(&path.to_string_lossy()).ok().flatten())
+            .map(String::into_bytes);
+        #[cfg(not(target_arch = "wasm32"))]
+        let bytes = std::fs::read(path).ok();
+        bytes
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
 
+    /// Writes the settings to the page's localStorage.
+    #[cfg(target_arch = "wasm32")]
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let json = serde_json::to_string(self).expect("config serializes");
+        local_storage()
+            .ok_or("the browser keeps no settings for this page (localStorage is off)")?
+            .set_item(&path.to_string_lossy(), &json)
+            .map_err(|_| "the browser refused to store the settings".to_string())
+    }
+
     /// Writes the file (creating its folder).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn save(&self, path: &Path) -> Result<(), String> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -52,6 +76,12 @@ impl Config {
         wgpu_restore::image_io::write_atomic(path, &json, wgpu_restore::image_io::Replace::Always)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
+}
+
+/// The page's localStorage, where the browser allows one.
+#[cfg(target_arch = "wasm32")]
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
 }
 
 #[cfg(test)]

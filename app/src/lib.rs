@@ -1,12 +1,15 @@
 //! The wgpu-restore desktop app: a queue of images, a before/after view, the degradation
 //! probabilities (automatic or set by hand), restoration on a worker thread that shares the
-//! window's wgpu device, and saving with the source's metadata.
+//! window's wgpu device, and saving with the source's metadata. The same app runs in a
+//! browser (`web`): files come and go as bytes, the worker is a task of the page.
 
 pub mod config;
 mod controls;
 pub mod dialogs;
 pub mod engine;
 pub mod viewer;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 use config::Config;
 use dialogs::Dialogs;
@@ -16,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 use viewer::{Compare, View};
+use web_time::Instant;
 use wgpu_restore::image_io::{self, EncodeOptions, Format, Image, Replace};
 use wgpu_restore::Tensor;
 
@@ -111,8 +114,10 @@ impl Item {
 pub struct RestoreApp {
     engine: Engine,
     jobs: Sender<Job>,
-    /// The worker thread, joined when the app is dropped (see `Drop`).
-    worker: Option<std::thread::JoinHandle<()>>,
+    /// The worker thread, joined when the app is dropped (see `Drop`); a page's worker task
+    /// has nothing to join.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    worker: Option<engine::Worker>,
     events: Receiver<Event>,
     ctx: Arc<OnceLock<egui::Context>>,
     items: Vec<Item>,
@@ -211,7 +216,6 @@ impl RestoreApp {
 
     /// Adds images to the queue; each is decoded, classified and restored in turn.
     pub fn open_paths(&mut self, paths: impl IntoIterator<Item = PathBuf>) {
-        let k = self.degradations().len();
         let mut last = None;
         for path in paths {
             if path.is_dir() {
@@ -221,51 +225,65 @@ impl RestoreApp {
                 ));
                 continue;
             }
-            let id = self.next_id;
-            self.next_id += 1;
-            let cancel = Arc::new(AtomicBool::new(false));
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_else(|| path.display().to_string());
-            let _ = self.jobs.send(Job {
-                item: id,
-                path: path.clone(),
-                source: None,
-                probs: None,
-                ensemble: self.config.self_ensemble,
-                cancel: cancel.clone(),
-            });
             last = path.parent().map(Path::to_path_buf);
-            self.items.push(Item {
-                id,
-                path,
-                name,
-                status: Status::Queued,
-                source: None,
-                restored: None,
-                auto_probs: None,
-                manual_mode: false,
-                manual: vec![0.5; k],
-                used_probs: None,
-                seconds: None,
-                tiling: None,
-                passes: 1,
-                ensemble_job: self.config.self_ensemble,
-                saved_to: None,
-                before: None,
-                after: None,
-                cancel,
-                started: None,
-                restore_started: None,
-            });
-            if self.selected.is_none() {
-                self.selected = Some(id);
-                self.view.fit_to_window();
-            }
+            self.enqueue(path, None);
         }
         if let Some(dir) = last.filter(|d| !d.as_os_str().is_empty()) {
             self.remember_folder(dir);
+        }
+    }
+
+    /// Adds files handed over by the window (dropped on a web page, picked in a browser's
+    /// file dialog) to the queue, as [`RestoreApp::open_paths`] adds files on disk.
+    pub fn open_files(&mut self, files: impl IntoIterator<Item = egui::DroppedFileHandle>) {
+        for file in files {
+            self.enqueue(file.path().to_path_buf(), Some(file));
+        }
+    }
+
+    fn enqueue(&mut self, path: PathBuf, file: Option<egui::DroppedFileHandle>) {
+        let k = self.degradations().len();
+        let id = self.next_id;
+        self.next_id += 1;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| path.display().to_string());
+        let _ = self.jobs.send(Job {
+            item: id,
+            path: path.clone(),
+            file,
+            source: None,
+            probs: None,
+            ensemble: self.config.self_ensemble,
+            cancel: cancel.clone(),
+        });
+        self.items.push(Item {
+            id,
+            path,
+            name,
+            status: Status::Queued,
+            source: None,
+            restored: None,
+            auto_probs: None,
+            manual_mode: false,
+            manual: vec![0.5; k],
+            used_probs: None,
+            seconds: None,
+            tiling: None,
+            passes: 1,
+            ensemble_job: self.config.self_ensemble,
+            saved_to: None,
+            before: None,
+            after: None,
+            cancel,
+            started: None,
+            restore_started: None,
+        });
+        if self.selected.is_none() {
+            self.selected = Some(id);
+            self.view.fit_to_window();
         }
     }
 
@@ -315,6 +333,7 @@ impl RestoreApp {
         let job = Job {
             item: item.id,
             path: item.path.clone(),
+            file: None,
             source: item.source.clone(),
             probs,
             ensemble,
@@ -362,18 +381,17 @@ impl RestoreApp {
         }
     }
 
+    /// The format a result is saved in unless the user picks another: the source's where
+    /// the app writes it, else PNG.
+    pub fn default_save_format(item: &Item) -> Format {
+        Format::from_path(&item.path)
+            .filter(|f| SAVE_FORMATS.contains(f))
+            .unwrap_or(Format::Png)
+    }
+
     /// The suggested file name for the selected item's result.
     fn suggested_name(item: &Item) -> String {
-        let stem = item
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_else(|| "image".into());
-        let ext = Format::from_path(&item.path)
-            .filter(|f| matches!(f, Format::Png | Format::Jpeg | Format::Tiff))
-            .map(|f| f.extension())
-            .unwrap_or("png");
-        format!("{stem}-restored.{ext}")
+        Self::result_name(item, Self::default_save_format(item))
     }
 
     /// Asks where to save the selected result (dialog) and saves it there.
@@ -416,20 +434,9 @@ impl RestoreApp {
                 path.display()
             ));
         }
-        let item = self.selected().ok_or("nothing is selected")?;
-        let (Some(restored), Some(source)) = (&item.restored, &item.source) else {
-            return Err("there is no restored image to save yet".into());
-        };
-        image_io::write_image(
-            path,
-            restored,
-            source,
-            format,
-            &EncodeOptions::default(),
-            Replace::Always,
-        )
-        .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
-        let id = item.id;
+        let (id, bytes) = self.encode_selected(format)?;
+        image_io::write_atomic(path, &bytes, Replace::Always)
+            .map_err(|e| format!("cannot save {}: {e}", path.display()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             self.remember_folder(dir.to_path_buf());
         }
@@ -437,6 +444,43 @@ impl RestoreApp {
             item.saved_to = Some(path.to_path_buf());
         }
         self.notice = Some(format!("Saved {}", path.display()));
+        Ok(())
+    }
+
+    /// The selected result encoded as `format`, with the source's metadata (ICC profile,
+    /// EXIF, orientation) as the CLI keeps it; and the item's id.
+    fn encode_selected(&self, format: Format) -> Result<(u64, Vec<u8>), String> {
+        let item = self.selected().ok_or("nothing is selected")?;
+        let (Some(restored), Some(source)) = (&item.restored, &item.source) else {
+            return Err("there is no restored image to save yet".into());
+        };
+        let bytes = image_io::encode_image(restored, source, format, &EncodeOptions::default())
+            .map_err(|e| format!("cannot encode {} as {}: {e}", item.name, format.extension()))?;
+        Ok((item.id, bytes))
+    }
+
+    /// The name a saved result gets in `format`.
+    fn result_name(item: &Item, format: Format) -> String {
+        let stem = item
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "image".into());
+        format!("{stem}-restored.{}", format.extension())
+    }
+
+    /// Saves the selected result as the browser saves a page's files: a download, named
+    /// after the source, in `format` (PNG, JPEG or TIFF) with the source's metadata.
+    #[cfg(target_arch = "wasm32")]
+    pub fn download_selected(&mut self, format: Format) -> Result<(), String> {
+        let (id, bytes) = self.encode_selected(format)?;
+        let item = self.selected().ok_or("nothing is selected")?;
+        let name = Self::result_name(item, format);
+        web::files::download(&name, &bytes, format_mime(format))?;
+        if let Some(item) = self.item_mut(id) {
+            item.saved_to = Some(PathBuf::from(&name));
+        }
+        self.notice = Some(format!("Downloaded {name}"));
         Ok(())
     }
 
@@ -530,17 +574,29 @@ impl RestoreApp {
         let _ = self.ctx.set(ctx.clone());
         self.poll_events(&ctx);
 
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        });
-        if !dropped.is_empty() {
-            self.open_paths(dropped);
+        // A page gets dropped files as bytes (their path is only the name); the desktop
+        // gets paths.
+        #[cfg(target_arch = "wasm32")]
+        {
+            let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+            self.open_files(dropped);
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let dropped: Vec<PathBuf> = ctx.input(|i| {
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            });
+            if !dropped.is_empty() {
+                self.open_paths(dropped);
+            }
+        }
+        let picked = self.dialogs.take_opened();
+        self.open_files(picked);
 
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
@@ -582,6 +638,7 @@ impl RestoreApp {
                 self.open_paths(paths);
             }
             let can_save = self.selected().is_some_and(|i| i.restored.is_some());
+            #[cfg(not(target_arch = "wasm32"))]
             if ui
                 .add_enabled(can_save, egui::Button::new("Save as…"))
                 .on_disabled_hover_text("Restore an image first")
@@ -589,6 +646,22 @@ impl RestoreApp {
             {
                 self.save_dialog();
             }
+            // A page has no save dialog: the format is picked here and the file downloaded.
+            #[cfg(target_arch = "wasm32")]
+            ui.add_enabled_ui(can_save, |ui| {
+                ui.menu_button("Save as…", |ui| {
+                    for format in SAVE_FORMATS {
+                        if ui.button(format_label(format)).clicked() {
+                            if let Err(e) = self.download_selected(format) {
+                                self.errors.push(e);
+                            }
+                            ui.close();
+                        }
+                    }
+                })
+                .response
+                .on_disabled_hover_text("Restore an image first");
+            });
             ui.separator();
             ui.selectable_value(&mut self.view.compare, Compare::Split, "Split");
             ui.selectable_value(&mut self.view.compare, Compare::SideBySide, "Side by side");
@@ -744,6 +817,7 @@ impl RestoreApp {
 /// tiles, so this is about one tile's forward; a whole-image forward on a slow device may
 /// take longer, and then the worker is left to the process exit rather than keeping a
 /// closed window waiting.
+#[cfg(not(target_arch = "wasm32"))]
 const WORKER_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Drop for RestoreApp {
@@ -753,15 +827,20 @@ impl Drop for RestoreApp {
         self.cancel_all();
         // Closing the job channel ends the worker's loop after its current job.
         self.jobs = channel().0;
+        // A page's worker task has nothing to join: it ends with the page.
+        #[cfg(not(target_arch = "wasm32"))]
         let Some(worker) = self.worker.take() else {
             return;
         };
-        let start = Instant::now();
-        while !worker.is_finished() && start.elapsed() < WORKER_STOP_WAIT {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        if worker.is_finished() {
-            let _ = worker.join();
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let start = Instant::now();
+            while !worker.is_finished() && start.elapsed() < WORKER_STOP_WAIT {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            if worker.is_finished() {
+                let _ = worker.join();
+            }
         }
     }
 }
@@ -769,6 +848,29 @@ impl Drop for RestoreApp {
 impl eframe::App for RestoreApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
+    }
+}
+
+/// The formats results are saved in, in menu order.
+pub const SAVE_FORMATS: [Format; 3] = [Format::Png, Format::Jpeg, Format::Tiff];
+
+#[cfg(target_arch = "wasm32")]
+fn format_label(f: Format) -> &'static str {
+    match f {
+        Format::Png => "PNG (lossless)",
+        Format::Jpeg => "JPEG (quality 95)",
+        Format::Tiff => "TIFF",
+        Format::WebP => "WebP",
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn format_mime(f: Format) -> &'static str {
+    match f {
+        Format::Png => "image/png",
+        Format::Jpeg => "image/jpeg",
+        Format::Tiff => "image/tiff",
+        Format::WebP => "image/webp",
     }
 }
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wgpu_restore::image_io::{self, Format, Image, Metadata};
-use wgpu_restore::{Model, Runtime, Shape, Tensor};
-use wgpu_restore_app::dialogs::FixedDialogs;
+use wgpu_restore::{Model, Runtime, RuntimeOptions, Shape, Tensor};
+use wgpu_restore_app::dialogs::{FixedDialogs, MemoryFile};
 use wgpu_restore_app::engine::{open_headless_device, Engine};
 use wgpu_restore_app::{RestoreApp, Status};
 
@@ -111,9 +111,8 @@ fn setup(engine_ok: bool) -> Setup<'static> {
 fn setup_with(engine: Engine, gpu: eframe::egui_wgpu::WgpuSetupExisting) -> Setup<'static> {
     let dir = tempfile::tempdir().unwrap();
     let dialogs = FixedDialogs {
-        open: vec![],
         save: Some(dir.path().join("out/restored.jpg")),
-        asked_in: vec![],
+        ..Default::default()
     };
     std::fs::create_dir_all(dir.path().join("out")).unwrap();
     let app = RestoreApp::new(
@@ -444,11 +443,7 @@ fn dropping_the_app_stops_the_worker() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, _gpu) = test_engine(true);
     let model = engine.model.clone().expect("the tiny model");
-    let dialogs = FixedDialogs {
-        open: vec![],
-        save: None,
-        asked_in: vec![],
-    };
+    let dialogs = FixedDialogs::default();
     let mut app = RestoreApp::new(engine, Box::new(dialogs), None);
     let paths: Vec<PathBuf> = (0..4)
         .map(|i| {
@@ -660,6 +655,99 @@ fn a_model_without_a_prompt_net_shows_what_it_restores() {
     );
 }
 
+/// Files handed over as bytes (a browser's file picker delivers them so, a few frames after
+/// Open…; a page never sees paths) are queued under their names, decoded from memory and
+/// restored; a corrupt one fails alone, in one line.
+#[test]
+fn files_delivered_as_bytes_are_restored() {
+    let (engine, gpu) = test_engine(true);
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("source.png");
+    write_png(&png, &test_image(80, 48), None);
+    let dialogs = FixedDialogs {
+        delivered: vec![
+            MemoryFile::handle("picked.png", std::fs::read(&png).unwrap()),
+            MemoryFile::handle("broken.png", b"\x89PNG\r\n\x1a\nnot an image".to_vec()),
+        ],
+        ..Default::default()
+    };
+    let app = RestoreApp::new(engine, Box::new(dialogs), None);
+    let mut harness = Harness::builder()
+        .with_size(Vec2::new(1000.0, 640.0))
+        .wgpu_setup(eframe::egui_wgpu::WgpuSetup::Existing(gpu))
+        .build_ui_state(|ui, app: &mut RestoreApp| app.show(ui), app);
+    harness.step();
+    let names: Vec<&str> = harness
+        .state()
+        .items()
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["picked.png", "broken.png"]);
+    wait_for(&mut harness, "both files", |a| {
+        a.items().iter().all(|i| !i.status.busy())
+    });
+    let items = harness.state().items();
+    assert_eq!(
+        items[0].status,
+        Status::Done,
+        "{:?}",
+        harness.state().errors()
+    );
+    assert_eq!(
+        items[0].restored.as_ref().unwrap().shape,
+        Shape::new(3, 48, 80)
+    );
+    assert!(matches!(&items[1].status, Status::Failed(e) if e.starts_with("cannot open: ")));
+    let line = harness.state().errors().last().unwrap();
+    assert!(line.starts_with("broken.png: cannot open: "), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+}
+
+/// A restoration device of its own that gets lost (a driver reset; in a browser, the page's
+/// GPU reclaimed) fails in one line, and is reopened for the next image, keeping its
+/// submission chunk.
+#[test]
+fn a_lost_device_is_reopened_for_the_next_image() {
+    let rt = Runtime::new(RuntimeOptions {
+        quiet: true,
+        ..Default::default()
+    })
+    .expect("a device");
+    rt.set_submit_chunk(4);
+    let model = tiny_model();
+    let mut engine = Engine {
+        runtime: Ok(Arc::new(rt)),
+        model: Ok(model.clone()),
+        model_name: "tiny (test fixture)".into(),
+        shared_device: false,
+    };
+    let image = test_image(40, 24);
+    let probs = [0.2, 0.5, 0.1];
+    let old = engine.runtime.clone().unwrap();
+    let before = old.restore(&model, &image, &probs).expect("a restoration");
+    old.gpu().device.destroy();
+    let e = old.restore(&model, &image, &probs).unwrap_err().to_string();
+    assert!(e.contains("was lost"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+    assert!(old.gpu().lost().is_some());
+
+    pollster::block_on(engine.reopen_lost_device());
+    let new = engine.runtime.clone().expect("a new device");
+    assert!(!Arc::ptr_eq(&old, &new), "the lost runtime was kept");
+    assert_eq!(new.gpu().lost(), None);
+    assert_eq!(new.submit_chunk(), 4);
+    let after = new.restore(&model, &image, &probs).expect("a restoration");
+    assert_eq!(after, before, "the same result on the new device");
+
+    // A device shared with the window is the window's: left alone.
+    engine.shared_device = true;
+    new.gpu().device.destroy();
+    let _ = new.restore(&model, &image, &probs);
+    pollster::block_on(engine.reopen_lost_device());
+    assert!(Arc::ptr_eq(&new, engine.runtime.as_ref().unwrap()));
+}
+
 /// The worker refuses a restoration that is not finite (a model whose finite weights
 /// overflow f32: the tiny model's embedding times 1e38) with the reason, instead of
 /// showing and offering to save a black image.
@@ -684,6 +772,7 @@ fn a_non_finite_restoration_fails_the_item() {
     jobs.send(Job {
         item: 1,
         path,
+        file: None,
         source: None,
         probs: Some(vec![0.5; 3]),
         ensemble: false,

@@ -17,6 +17,8 @@ pub enum BackendChoice {
 impl BackendChoice {
     pub fn backends(self) -> wgpu::Backends {
         match self {
+            // In a browser the page's WebGPU is the only backend there is.
+            BackendChoice::Auto if cfg!(target_arch = "wasm32") => wgpu::Backends::BROWSER_WEBGPU,
             BackendChoice::Auto => {
                 wgpu::Backends::VULKAN
                     | wgpu::Backends::METAL
@@ -166,7 +168,12 @@ pub(crate) fn summarize(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
         .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
     AdapterSummary {
         index,
-        name: info.name.clone(),
+        // Browsers may keep the adapter's name to themselves.
+        name: if info.name.is_empty() {
+            "unnamed WebGPU adapter".to_string()
+        } else {
+            info.name.clone()
+        },
         backend: format!("{:?}", info.backend).to_lowercase(),
         device_type: format!("{:?}", info.device_type),
         driver: [info.driver.as_str(), info.driver_info.as_str()]
@@ -180,14 +187,33 @@ pub(crate) fn summarize(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
     }
 }
 
-pub(crate) fn enumerate(instance: &wgpu::Instance, backend: BackendChoice) -> Vec<wgpu::Adapter> {
-    pollster::block_on(instance.enumerate_adapters(backend.backends()))
+/// The adapters of the backend(s); in a browser, the one adapter the page is given.
+pub(crate) async fn enumerate(
+    instance: &wgpu::Instance,
+    backend: BackendChoice,
+) -> Vec<wgpu::Adapter> {
+    let adapters = instance.enumerate_adapters(backend.backends()).await;
+    if !adapters.is_empty() || !cfg!(target_arch = "wasm32") {
+        return adapters;
+    }
+    // Chrome on a software adapter (SwiftShader) answers a plain request only the first
+    // time; later requests (a reopened device) get it when they ask for the fallback.
+    let fallback = wgpu::RequestAdapterOptions {
+        force_fallback_adapter: true,
+        ..Default::default()
+    };
+    instance
+        .request_adapter(&fallback)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Lists the adapters of the given backend(s), in the order [`AdapterChoice::Index`] uses.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters(backend: BackendChoice) -> Vec<AdapterSummary> {
     let instance = new_instance(backend);
-    enumerate(&instance, backend)
+    pollster::block_on(enumerate(&instance, backend))
         .iter()
         .enumerate()
         .map(|(i, a)| summarize(i, a))
@@ -207,12 +233,12 @@ fn rank(s: &AdapterSummary) -> u32 {
 }
 
 /// Picks an adapter. Returns it with its summary and a note when it is a software one.
-pub(crate) fn select(
+pub(crate) async fn select(
     instance: &wgpu::Instance,
     backend: BackendChoice,
     choice: &AdapterChoice,
 ) -> Result<(wgpu::Adapter, AdapterSummary, Option<String>)> {
-    let adapters = enumerate(instance, backend);
+    let adapters = enumerate(instance, backend).await;
     let summaries: Vec<AdapterSummary> = adapters
         .iter()
         .enumerate()
@@ -229,6 +255,13 @@ pub(crate) fn select(
                 .join("; ")
         }
     };
+    if summaries.is_empty() && cfg!(target_arch = "wasm32") {
+        return Err(Error::NoAdapter(
+            "the browser offers no WebGPU adapter (WebGPU disabled, or the GPU blocklisted): \
+             try a current Chrome, Edge or Firefox, or enable WebGPU in the browser's flags"
+                .into(),
+        ));
+    }
     if summaries.is_empty() {
         return Err(Error::NoAdapter(format!(
             "no adapter for backend {backend:?}. Install a GPU driver, or a software Vulkan \

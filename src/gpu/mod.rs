@@ -3,10 +3,12 @@
 pub mod adapter;
 pub mod memory;
 pub mod pipeline;
+pub(crate) mod wait;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub use adapter::list_adapters;
 pub use adapter::{
-    list_adapters, skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary,
-    BackendChoice,
+    skip_device_select_layer_without_wayland, AdapterChoice, AdapterSummary, BackendChoice,
 };
 pub use pipeline::PipelineCache;
 
@@ -94,12 +96,27 @@ pub struct Gpu {
     pub memory: Option<u64>,
     pub pipelines: PipelineCache,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Why the device was lost, once it is.
+    lost: Arc<Mutex<Option<String>>>,
+    /// The instance the device came from, when it was opened here: a browser warns when the
+    /// instance of a device in use goes away.
+    _instance: Option<wgpu::Instance>,
 }
 
 impl Gpu {
+    /// Opens a device, blocking until it is ready (see [`Gpu::new_async`]).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(opts: &GpuOptions) -> Result<Gpu> {
+        pollster::block_on(Self::new_async(opts))
+    }
+
+    /// Opens a device: the adapter `opts` chooses, with its real limits. In a browser this
+    /// is the page's WebGPU adapter, and the future must be awaited (the page's event loop
+    /// answers the requests).
+    pub async fn new_async(opts: &GpuOptions) -> Result<Gpu> {
         let instance = adapter::new_instance(opts.backend);
-        let (adapter, summary, note) = adapter::select(&instance, opts.backend, &opts.adapter)?;
+        let (adapter, summary, note) =
+            adapter::select(&instance, opts.backend, &opts.adapter).await?;
         if let (Some(n), false) = (&note, opts.quiet) {
             eprintln!("{n}");
         }
@@ -116,17 +133,19 @@ impl Gpu {
         if precision == Precision::F16 {
             features |= wgpu::Features::SHADER_F16;
         }
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("wgpu-restore"),
-            required_features: features,
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .map_err(|e| Error::Device(format!("{}: {e}", summary.name)))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-restore"),
+                required_features: features,
+                required_limits: adapter.limits(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Device(format!("{}: {e}", summary.name)))?;
         let memory = memory::device_memory(&adapter, summary.software);
-        Ok(Gpu::assemble(
-            device, queue, summary, note, precision, memory,
-        ))
+        let mut gpu = Gpu::assemble(device, queue, summary, note, precision, memory);
+        gpu._instance = Some(instance);
+        Ok(gpu)
     }
 
     /// Wraps a device that was opened elsewhere (for example by a UI's renderer), so that
@@ -178,6 +197,18 @@ impl Gpu {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(crate::error::one_line(&e.to_string()));
         }));
+        // A lost device (a driver reset, a browser reclaiming the GPU) fails every later call:
+        // remembered so that callers can say so in one line and open a new one.
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let why = match (reason, message.trim()) {
+                (wgpu::DeviceLostReason::Destroyed, "") => "destroyed".to_string(),
+                (_, "") => "lost by the driver".to_string(),
+                (_, m) => crate::error::one_line(m),
+            };
+            *lost_sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+        });
         Gpu {
             device,
             queue,
@@ -189,6 +220,27 @@ impl Gpu {
             memory,
             pipelines: PipelineCache::new(checked_shaders()),
             errors,
+            lost,
+            _instance: None,
+        }
+    }
+
+    /// Why the device was lost, if it was; every later call on it fails.
+    pub fn lost(&self) -> Option<String> {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// [`Gpu::lost`] as an error.
+    pub(crate) fn lost_error(&self) -> Result<()> {
+        match self.lost() {
+            Some(why) => Err(Error::Device(format!(
+                "the GPU device ({}) was lost: {why}",
+                self.adapter.name
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -199,8 +251,9 @@ impl Gpu {
             .min(self.limits.max_buffer_size)
     }
 
-    /// Returns (and clears) GPU errors raised since the last call.
+    /// Returns (and clears) GPU errors raised since the last call; a lost device first.
     pub fn take_errors(&self) -> Result<()> {
+        self.lost_error()?;
         let mut e = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
         if e.is_empty() {
             Ok(())

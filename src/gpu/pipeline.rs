@@ -2,7 +2,7 @@
 //! override constants), created once per device. Shader modules are cached per (shader
 //! file, precision), bind group layouts per shader file.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ops::{BindKind, Precision, ShaderDef};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -125,6 +125,11 @@ impl PipelineCache {
         if let Some(p) = inner.pipelines.get(&key) {
             return Ok(p.clone());
         }
+        // Natively the scope below names the kernel a validation error comes from. A browser
+        // answers the scope only from its event loop, which a synchronous call cannot wait
+        // for: there, such errors reach the device's uncaptured-error handler and fail the
+        // forward through `Gpu::take_errors` instead.
+        #[cfg(not(target_arch = "wasm32"))]
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module_key = (shader.name, precision, variant);
         if let std::collections::hash_map::Entry::Vacant(slot) = inner.modules.entry(module_key) {
@@ -160,9 +165,10 @@ impl PipelineCache {
             },
             cache: None,
         });
+        #[cfg(not(target_arch = "wasm32"))]
         if let Some(err) = pollster::block_on(scope.pop()) {
             inner.modules.remove(&module_key);
-            return Err(Error::Gpu(format!(
+            return Err(crate::error::Error::Gpu(format!(
                 "cannot create pipeline {}.wgsl:{entry} ({}): {}",
                 shader.name,
                 precision.name(),
