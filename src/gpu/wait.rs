@@ -101,12 +101,23 @@ fn poll_native(gpu: &Gpu, submission: Option<wgpu::SubmissionIndex>) -> Result<(
 
 /// Completes when the queue has finished the work submitted as `submission` (and all work
 /// before it).
+///
+/// On native backends the blocking wait for `submission` is all it takes. A work-done
+/// callback would be wrong there: it belongs to the newest submission at the time it is
+/// registered, which may be another party's on a shared device (the desktop window's
+/// frame), and it runs only when someone polls after that work ends. The worker's own wait
+/// may have ended before, and then nobody ran it.
 pub(crate) async fn submitted(gpu: &Gpu, submission: wgpu::SubmissionIndex) -> Result<()> {
-    let (tx, rx) = oneshot();
-    gpu.queue.on_submitted_work_done(move || tx.send(()));
-    poll_native(gpu, Some(submission))?;
-    rx.await
-        .ok_or_else(|| Error::Gpu("the device never finished the submitted work".into()))?;
+    if cfg!(target_arch = "wasm32") {
+        // The page's event loop runs the callback once everything submitted so far is
+        // done: later than needed when the window submitted since, never too early.
+        let (tx, rx) = oneshot();
+        gpu.queue.on_submitted_work_done(move || tx.send(()));
+        rx.await
+            .ok_or_else(|| Error::Gpu("the device never finished the submitted work".into()))?;
+    } else {
+        poll_native(gpu, Some(submission))?;
+    }
     gpu.lost_error()
 }
 
@@ -145,6 +156,99 @@ mod tests {
         }
         let waker = Waker::from(Arc::new(Count(wakes.clone())));
         Pin::new(f).poll(&mut Context::from_waker(&waker))
+    }
+
+    /// Submits one dispatch of `shader` that loops `iterations` times (a submission that
+    /// keeps a software device busy for a while) and returns its index.
+    fn submit_busy_work(gpu: &Gpu, iterations: u32) -> wgpu::SubmissionIndex {
+        let module = gpu
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("busy"),
+                source: wgpu::ShaderSource::Wgsl(
+                    "@group(0) @binding(0) var<storage, read_write> acc: array<f32>;
+                     @compute @workgroup_size(64)
+                     fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+                         var x = acc[id.x];
+                         for (var i = 0u; i < u32(acc[16384]); i++) { x = fma(x, 0.999, 1.0); }
+                         acc[id.x] = x;
+                     }"
+                    .into(),
+                ),
+            });
+        let pipeline = gpu
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("busy"),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        // 256 workgroups of 64 lanes, one value each, and the loop count after them.
+        let mut init = vec![0f32; 16385];
+        init[16384] = iterations as f32;
+        let buf = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("busy"),
+            size: 16385 * 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&init));
+        let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("busy"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: buf.as_entire_binding(),
+            }],
+        });
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            // Many workgroups, so that the work outlasts the other submission's wait.
+            pass.dispatch_workgroups(256, 1, 1);
+        }
+        gpu.queue.submit([enc.finish()])
+    }
+
+    /// A window that shares the device submits its own work after ours: the wait for our
+    /// submission ends when ours is done, whatever the later work is doing, and does not
+    /// depend on anyone else polling the device. (A work-done callback registered after the
+    /// other submission belongs to it, and was never run while that work was still going.)
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn waiting_for_a_submission_ignores_later_work_of_others() {
+        let Ok(gpu) = Gpu::new(&crate::gpu::GpuOptions {
+            quiet: true,
+            ..Default::default()
+        }) else {
+            eprintln!("no adapter: skipped");
+            return;
+        };
+        let gpu = Arc::new(gpu);
+        let ours = submit_busy_work(&gpu, 1);
+        let _theirs = submit_busy_work(&gpu, 2_000_000);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = gpu.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(pollster::block_on(submitted(&waiter, ours)).is_ok());
+        });
+        let waited = rx.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(
+            waited,
+            Ok(true),
+            "the wait for a finished submission did not end"
+        );
+        // The other work still completes and the device stays usable.
+        let t = std::time::Instant::now();
+        gpu.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .unwrap();
+        eprintln!("the other work ended {:?} after ours", t.elapsed());
     }
 
     #[test]
