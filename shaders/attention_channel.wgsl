@@ -11,7 +11,10 @@
 // Each dispatch covers a run of heads (all of them, usually; fewer when the value is split
 // into segments too large for one binding): q, k and v are bound separately and the
 // offsets say where the run's first head starts in each binding. The scratch is indexed
-// by the head's number in the whole node.
+// by the head's number in the whole node. The q, k, v and output bindings and their
+// accessors (`q_quad`, `k_quad`, `v_quad`, `out_put`) come from one of two files appended to
+// this one: attention_channel_bind.wgsl (one binding each) or attention_channel_split.wgsl
+// (a head spread over up to four bindings, one head per dispatch).
 
 struct Params {
     c: u32,
@@ -28,17 +31,15 @@ struct Params {
     k_off: u32,
     v_off: u32,
     o_off: u32,    // channel of dst's binding where head0's output starts
+    // Planes per binding of q, k, v and the output when a head is split over several (see
+    // attention_channel_split.wgsl); the head width otherwise.
+    q_piece: u32,
+    k_piece: u32,
+    v_piece: u32,
+    o_piece: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qs: array<S4>;
-@group(0) @binding(2) var<storage, read> ks: array<S4>;
-@group(0) @binding(3) var<storage, read> vs: array<S4>;
-@group(0) @binding(4) var<storage, read> temperature: array<S>;
-@group(0) @binding(5) var<storage, read_write> norms: array<f32>;     // 2c
-@group(0) @binding(6) var<storage, read_write> partial: array<f32>;   // chunks * heads * d * d
-@group(0) @binding(7) var<storage, read_write> attn: array<f32>;      // heads * d * d
-@group(0) @binding(8) var<storage, read_write> dst: array<S4>;
 
 const IB: u32 = 4u;
 const PX: u32 = 4u;
@@ -58,11 +59,11 @@ fn mask(v: vec4<f32>, t: u32) -> vec4<f32> {
 
 // Quad t of row `row` of the q (k) binding, masked.
 fn qquad(row: u32, t: u32) -> vec4<f32> {
-    return mask(vec4<f32>(qs[row * p.pitch4 + t]), t);
+    return mask(q_quad(row, t), t);
 }
 
 fn kquad(row: u32, t: u32) -> vec4<f32> {
-    return mask(vec4<f32>(ks[row * p.pitch4 + t]), t);
+    return mask(k_quad(row, t), t);
 }
 
 // Sums red[li * width + k] over the 64 threads into red[k], k < width.
@@ -203,7 +204,7 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
     let vbase = p.v_off + hl * p.d;
     for (var j = 0u; j < p.d; j = j + 1u) {
         var vv: array<vec4<f32>, PX>;
-        for (var q = 0u; q < PX; q = q + 1u) { vv[q] = vec4<f32>(vs[(vbase + j) * p.pitch4 + cols[q]]); }
+        for (var q = 0u; q < PX; q = q + 1u) { vv[q] = v_quad(vbase + j, cols[q]); }
         for (var r = 0u; r < MB; r = r + 1u) {
             let a = vec4<f32>(attn[arow[r] + j]);
             for (var q = 0u; q < PX; q = q + 1u) {
@@ -217,7 +218,7 @@ fn apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index)
         for (var q = 0u; q < PX; q = q + 1u) {
             let t = t0 + q;
             if (t >= quads) { break; }
-            dst[(p.o_off + hl * p.d + i) * p.pitch4 + t] = S4(acc[r * PX + q]);
+            out_put(p.o_off + hl * p.d + i, t, acc[r * PX + q]);
         }
     }
 }

@@ -9,7 +9,10 @@
 // chunks save work, as long as the registers hold them.
 // q, k and v are bound separately (the same buffer, usually; three segments of one when
 // the value is too large for one binding): the offsets say where the dispatch's first head
-// starts in each.
+// starts in each. The bindings and their accessors (`q_at`, `k_at`, `v_at`, `out_put`) come
+// from one of two files appended to this one: attention_window_bind.wgsl, one binding per
+// operand, or attention_window_split.wgsl, where a head's planes are spread over up to four
+// bindings (a value whose single head is over the binding limit: 4 megapixels in f32).
 
 struct Params {
     head0: u32,     // first head of this dispatch (alpha index)
@@ -23,14 +26,15 @@ struct Params {
     k_off: u32,
     v_off: u32,
     o_off: u32,     // channel of dst's binding where the first head's output starts
+    // Planes per binding of q, k, v and the output when a head is split over several (see
+    // attention_window_split.wgsl); the head width otherwise.
+    q_piece: u32,
+    k_piece: u32,
+    v_piece: u32,
+    o_piece: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qs: array<S>;
-@group(0) @binding(2) var<storage, read> ks: array<S>;
-@group(0) @binding(3) var<storage, read> vs: array<S>;
-@group(0) @binding(4) var<storage, read> alpha: array<S>;
-@group(0) @binding(5) var<storage, read_write> dst: array<S>;
 
 // Grid: x over 64-pixel strips of a row, y over rows, z over (head, chunk).
 @compute @workgroup_size(64)
@@ -53,7 +57,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let small = p.d <= QMAX;
     var q: array<f32, QMAX>;
     for (var e = 0u; e < QMAX; e = e + 1u) {
-        q[e] = f32(qs[(qb + min(e, p.d - 1u)) * hw + pix]) * inv_alpha;
+        q[e] = q_at(qb + min(e, p.d - 1u), pix) * inv_alpha;
     }
     var m = -3.40282346e38;
     var l = 0.0;
@@ -69,12 +73,12 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             var s = 0.0;
             if (small) {
                 for (var e = 0u; e < QMAX; e = e + 1u) {
-                    let kv = f32(ks[(kb + min(e, p.d - 1u)) * hw + kp]);
+                    let kv = k_at(kb + min(e, p.d - 1u), kp);
                     s = s + select(0.0, q[e] * kv, e < p.d);
                 }
             } else {
                 for (var e = 0u; e < p.d; e = e + 1u) {
-                    s = s + f32(qs[(qb + e) * hw + pix]) * f32(ks[(kb + e) * hw + kp]);
+                    s = s + q_at(qb + e, pix) * k_at(kb + e, kp);
                 }
                 s = s * inv_alpha;
             }
@@ -84,7 +88,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
             l = l * corr + pe;
             for (var e = 0u; e < CH; e = e + 1u) {
                 let ch = min(e0 + e, p.d - 1u);
-                acc[e] = acc[e] * corr + pe * f32(vs[(vb + ch) * hw + kp]);
+                acc[e] = acc[e] * corr + pe * v_at(vb + ch, kp);
             }
             m = mn;
         }
@@ -93,7 +97,7 @@ fn window_attention(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     for (var e = 0u; e < CH; e = e + 1u) {
         let ch = e0 + e;
         if (ch < p.d) {
-            dst[(p.o_off + head * p.d + ch) * hw + pix] = S(acc[e] * inv_l);
+            out_put(p.o_off + head * p.d + ch, pix, acc[e] * inv_l);
         }
     }
 }
@@ -125,9 +129,9 @@ fn window_attention4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     let xs = vec4<u32>(x0, min(x0 + 1u, last), min(x0 + 2u, last), min(x0 + 3u, last)) + vec4<u32>(row);
     var q: array<vec4<f32>, QMAX>;
     for (var e = 0u; e < QMAX; e = e + 1u) {
-        let b = (qb + min(e, p.d - 1u)) * hw;
+        let ch = qb + min(e, p.d - 1u);
         q[e] = select(vec4<f32>(0.0),
-                      vec4<f32>(f32(qs[b + xs.x]), f32(qs[b + xs.y]), f32(qs[b + xs.z]), f32(qs[b + xs.w])) * inv_alpha,
+                      vec4<f32>(q_at(ch, xs.x), q_at(ch, xs.y), q_at(ch, xs.z), q_at(ch, xs.w)) * inv_alpha,
                       vec4<bool>(e < p.d));
     }
     var m = vec4<f32>(-3.40282346e38);
@@ -142,7 +146,7 @@ fn window_attention4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             let kp = sy * p.w + reflect_index(wx0 + kx, p.w);
             var s = vec4<f32>(0.0);
             for (var e = 0u; e < QMAX; e = e + 1u) {
-                s = fma(q[e], vec4<f32>(f32(ks[(kb + min(e, p.d - 1u)) * hw + kp])), s);
+                s = fma(q[e], vec4<f32>(k_at(kb + min(e, p.d - 1u), kp)), s);
             }
             let mn = max(m, s);
             let corr = exp(m - mn);
@@ -150,7 +154,7 @@ fn window_attention4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
             l = l * corr + pe;
             for (var e = 0u; e < CH; e = e + 1u) {
                 let ch = min(e0 + e, p.d - 1u);
-                acc[e] = fma(acc[e], corr, pe * f32(vs[(vb + ch) * hw + kp]));
+                acc[e] = fma(acc[e], corr, pe * v_at(vb + ch, kp));
             }
             m = mn;
         }
@@ -160,9 +164,9 @@ fn window_attention4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
         let ch = e0 + e;
         if (ch < p.d) {
             let v = acc[e] * inv_l;
-            let b = (p.o_off + head * p.d + ch) * hw + row;
+            let oc = p.o_off + head * p.d + ch;
             for (var k = 0u; k < 4u; k = k + 1u) {
-                if (x0 + k < p.w) { dst[b + x0 + k] = S(v[k]); }
+                if (x0 + k < p.w) { out_put(oc, row + x0 + k, v[k]); }
             }
         }
     }

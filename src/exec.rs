@@ -40,16 +40,27 @@ pub struct MemoryReport {
 
 /// Plans the buffers of `function` (after fusion, as the runtime runs it) at the given
 /// input sizes, values stored in `precision`, each value split into segments of at most
-/// `binding_limit` bytes (ops/segments.rs; `u64::MAX`: never split). No GPU needed.
+/// `binding_limit` bytes (ops/segments.rs; `u64::MAX`: never split). With `split_heads`
+/// (a device with [`ops::SPLIT_HEAD_BINDINGS`] storage bindings per stage), a value whose
+/// single attention head is over the limit is split inside its heads, else it cannot be
+/// planned. No GPU needed.
 pub fn plan_function(
     model: &Model,
     function: &str,
     inputs: &[Shape],
     precision: Precision,
     binding_limit: u64,
+    split_heads: bool,
 ) -> Result<Plan> {
     let fused = model.fused(function)?;
-    plan_of(model, &fused.function, inputs, precision, binding_limit)
+    plan_of(
+        model,
+        &fused.function,
+        inputs,
+        precision,
+        binding_limit,
+        split_heads,
+    )
 }
 
 /// The plan of one form (fused or not) of a model's function.
@@ -59,14 +70,21 @@ fn plan_of(
     inputs: &[Shape],
     precision: Precision,
     binding_limit: u64,
+    split_heads: bool,
 ) -> Result<Plan> {
     // Shapes of every value of the unfused function: a superset of the fused one's.
     let shapes = model.infer_shapes(&f.name, inputs)?;
-    // The channel granule of each value: what its writer and readers need together.
+    // The channel granule of each value: what its writer and readers need together; and
+    // the values some op needs in whole granules (all but the attention kernels, which
+    // also take a head in pieces).
     let mut granule: HashMap<String, usize> = HashMap::new();
-    let mut need = |v: &str, g: usize| {
+    let mut rigid: std::collections::HashSet<String> = Default::default();
+    let mut need = |v: &str, g: usize, op: &crate::model::Op| {
         let e = granule.entry(v.to_string()).or_insert(1);
         *e = lcm(*e, g);
+        if g > 1 && !ops::takes_split_heads(op) {
+            rigid.insert(v.to_string());
+        }
     };
     let mut scratch = Vec::with_capacity(f.def.nodes.len());
     for (node, op) in f.def.nodes.iter().zip(&f.ops) {
@@ -74,9 +92,9 @@ fn plan_of(
         let out = shapes[&node.outputs[0]];
         let (gi, go) = ops::granules(op, &ins, out);
         for (v, g) in node.inputs.iter().zip(gi) {
-            need(v, g);
+            need(v, g, op);
         }
-        need(&node.outputs[0], go);
+        need(&node.outputs[0], go, op);
         scratch.push(ops::scratch_bytes(op, &ins, out));
     }
     let values = f
@@ -90,13 +108,18 @@ fn plan_of(
     for v in values {
         let s = shapes[v];
         let g = granule.get(v).copied().unwrap_or(1);
-        let segs = ops::segments::of(s, precision, g, binding_limit).ok_or_else(|| {
-            Error::BufferTooLarge {
+        let segs = ops::segments::of(s, precision, g, binding_limit)
+            .or_else(|| {
+                let pieces = split_heads && !rigid.contains(v);
+                pieces
+                    .then(|| ops::segments::of_head_pieces(s, precision, g, binding_limit))
+                    .flatten()
+            })
+            .ok_or_else(|| Error::BufferTooLarge {
                 value: format!("{v} ({s}): one channel"),
                 bytes: ops::pitch(s) as u64 * precision.bytes() * g as u64,
                 limit: binding_limit,
-            }
-        })?;
+            })?;
         let plane = ops::pitch(s) as u64 * precision.bytes();
         bytes.insert(
             v.clone(),
@@ -128,7 +151,7 @@ pub fn memory_report(
     inputs: &[Shape],
     precision: Precision,
 ) -> Result<MemoryReport> {
-    let p = plan_function(model, function, inputs, precision, u64::MAX)?;
+    let p = plan_function(model, function, inputs, precision, u64::MAX, false)?;
     Ok(MemoryReport {
         peak_bytes: p.peak_bytes,
         total_bytes: p.total_bytes,
@@ -229,7 +252,9 @@ pub struct Runtime {
     /// How values and weights are stored on this device.
     precision: Precision,
     dummy: wgpu::Buffer,
-    dummy_rw: wgpu::Buffer,
+    /// Writable dummies, one per unused writable binding of a dispatch (a buffer may be
+    /// bound writable once per dispatch).
+    dummy_rw: [wgpu::Buffer; ops::MAX_HEAD_PIECES],
     models: Mutex<HashMap<u64, Arc<Mutex<ModelState>>>>,
     /// Dispatches per queue submission (0: one submission per forward).
     submit_chunk: std::sync::atomic::AtomicUsize,
@@ -269,11 +294,13 @@ impl Runtime {
             mapped_at_creation: false,
         });
         let precision = gpu.precision;
-        let dummy_rw = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dummy (writable)"),
-            size: 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
+        let dummy_rw = std::array::from_fn(|_| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("dummy (writable)"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
         });
         Runtime {
             gpu,
@@ -313,6 +340,13 @@ impl Runtime {
             0 => device,
             cap => cap.min(device),
         }
+    }
+
+    /// Whether the device binds enough storage buffers per kernel for the attention kernels
+    /// that take a head in pieces ([`ops::SPLIT_HEAD_BINDINGS`]): then a value whose single
+    /// head is over the binding limit still runs in one forward.
+    pub fn split_heads(&self) -> bool {
+        self.gpu.limits.max_storage_buffers_per_shader_stage >= ops::SPLIT_HEAD_BINDINGS
     }
 
     /// Lowers the largest storage binding the runtime uses (0: the device's limit), so that
@@ -433,7 +467,7 @@ impl Runtime {
         let limit = self.binding_limit();
         // Values larger than one binding are split into segments (ops/segments.rs); a
         // single channel (or head) over the limit cannot be, and the image must be tiled.
-        let plan = plan_of(model, f, input_shapes, precision, limit)?;
+        let plan = plan_of(model, f, input_shapes, precision, limit, self.split_heads())?;
         let max_buffer = self.gpu.limits.max_buffer_size;
         for (i, sc) in plan.scratch_slots.iter().enumerate() {
             for &slot in sc {
@@ -544,6 +578,7 @@ impl Runtime {
                     size: wgpu::BufferSize::new(PARAM_BYTES),
                 }),
             }];
+            let mut writable_dummies = self.dummy_rw.iter();
             for (bi, res) in d.bindings.iter().enumerate() {
                 let (buffer, size): (&wgpu::Buffer, Option<u64>) = match res {
                     Res::Input(k, seg) => {
@@ -561,7 +596,12 @@ impl Runtime {
                     Res::Weight(w) => (&weights[&node.weights[*w]], None),
                     // A read-only dummy may be bound several times; a writable one once.
                     Res::Dummy => match d.shader.bindings[bi + 1] {
-                        BindKind::Write => (&self.dummy_rw, None),
+                        BindKind::Write => (
+                            writable_dummies
+                                .next()
+                                .expect("more unused writable bindings than dummies"),
+                            None,
+                        ),
                         _ => (&self.dummy, None),
                     },
                 };

@@ -184,6 +184,9 @@ pub struct TileOptions {
     pub memory_budget: u64,
     /// Largest single buffer the device binds, in bytes.
     pub max_binding: u64,
+    /// Whether a value whose single attention head is over `max_binding` may be bound in
+    /// pieces (see [`Runtime::split_heads`]).
+    pub split_heads: bool,
     /// Longest image side one forward takes: the device's workgroups per grid dimension.
     /// conv2d launches one workgroup per output row, so a side past this cannot be
     /// dispatched however little memory it needs (a 70000 x 900 panorama); such images
@@ -204,6 +207,7 @@ impl TileOptions {
             overlap: 32,
             memory_budget: rt.gpu().memory.map_or(DEFAULT_BUDGET, |m| m / 4 * 3),
             max_binding: rt.binding_limit(),
+            split_heads: rt.split_heads(),
             max_side: rt.gpu().limits.max_compute_workgroups_per_dimension as usize,
             min_tile: 64,
             precision: rt.precision(),
@@ -224,7 +228,15 @@ pub fn fits(model: &Model, h: usize, w: usize, opts: &TileOptions) -> Result<boo
     }
     // Values over one binding are split into segments; one that cannot be (a single
     // channel over the limit) does not fit.
-    let plan = match plan_function(model, "restore", &inputs, opts.precision, opts.max_binding) {
+    let planned = plan_function(
+        model,
+        "restore",
+        &inputs,
+        opts.precision,
+        opts.max_binding,
+        opts.split_heads,
+    );
+    let plan = match planned {
         Ok(p) => p,
         Err(Error::BufferTooLarge { .. }) => return Ok(false),
         Err(e) => return Err(e),

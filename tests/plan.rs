@@ -18,7 +18,7 @@ fn tiny() -> Model {
 fn check_no_conflicts(model: &Model, function: &str, inputs: &[Shape], limit: u64) {
     let fused = model.fused(function).unwrap();
     let f = &fused.function.def;
-    let plan = plan_function(model, function, inputs, Precision::F32, limit).unwrap();
+    let plan = plan_function(model, function, inputs, Precision::F32, limit, true).unwrap();
     let shapes = model.infer_shapes(function, inputs).unwrap();
     let n = f.nodes.len();
     // Lifetime [birth, death] in node indices; inputs born at -1, outputs die at n.
@@ -174,8 +174,15 @@ fn the_runtime_uses_the_plan() {
     let rt = common::runtime();
     let inputs = [Shape::new(3, 16, 16), Shape::new(3, 1, 1)];
     let used = rt.plan(&m, "restore", &inputs).unwrap();
-    let planned =
-        plan_function(&m, "restore", &inputs, rt.precision(), rt.binding_limit()).unwrap();
+    let planned = plan_function(
+        &m,
+        "restore",
+        &inputs,
+        rt.precision(),
+        rt.binding_limit(),
+        rt.split_heads(),
+    )
+    .unwrap();
     assert_eq!(used.slots, planned.slots);
     assert!(used.slots.len() < m.function("restore").unwrap().def.nodes.len() / 4);
 }

@@ -42,3 +42,56 @@ fn split_values_give_the_whole_forward() {
         rt.release(&model);
     }
 }
+
+/// With the binding limit below one attention head (a 4-megapixel map's 32-plane head is 512
+/// MiB in f32 against lavapipe's 128 MiB), the values the attention kernels read and write
+/// are split inside their heads, each head bound as two or four pieces, and the forward is
+/// still the whole one: without that split the plan is refused (and the image was tiled).
+#[test]
+fn heads_split_over_bindings_give_the_whole_forward() {
+    let rt = common::runtime();
+    assert!(
+        rt.split_heads(),
+        "the test device binds too few storage buffers"
+    );
+    // (model, probabilities, full-size planes per binding: under the widest head, down to a
+    // quarter of it where the other kernels' scratch buffers still fit)
+    let cases: [(&str, Vec<f32>, &[u64]); 3] = [
+        ("tiny.safetensors", vec![0.7, 0.2, 0.4], &[8, 4]),
+        ("import/restormer_bias_free.safetensors", vec![], &[4]),
+        ("import/promptir_tiny.safetensors", vec![], &[3]),
+    ];
+    for (file, probs, limits) in cases {
+        let model = Model::load(common::fixtures().join(file)).unwrap();
+        let (h, w) = (37, 53);
+        let img = common::test_image(h, w, 9);
+        rt.set_binding_limit(0);
+        let whole = rt.restore(&model, &img, &probs).unwrap();
+        let inputs = model.restore_inputs(h, w);
+        for &planes in limits {
+            let plane = device_bytes(Shape::new(1, h + 8, w + 8), Precision::F32);
+            rt.set_binding_limit(planes * plane);
+            let refused = wgpu_restore::plan_function(
+                &model,
+                "restore",
+                &inputs,
+                Precision::F32,
+                planes * plane,
+                false,
+            );
+            assert!(
+                refused.is_err(),
+                "{file}: {planes} planes per binding hold a whole head; nothing to test"
+            );
+            let pieces = rt.restore(&model, &img, &probs).unwrap();
+            rt.set_binding_limit(0);
+            let err = pieces.max_abs_diff(&whole);
+            println!("{file} at {h}x{w}, {planes} full-size planes per binding: max |split - whole| {err:.2e}");
+            // Smaller segments split the convolutions' sums into more partial sums than the
+            // test above does, so rounding differs a little more; a head read from a wrong
+            // piece is off by tenths.
+            assert!(err <= 3e-5, "{file}, {planes} planes: {err}");
+        }
+        rt.release(&model);
+    }
+}

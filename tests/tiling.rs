@@ -265,3 +265,45 @@ fn out_of_memory_retries_with_smaller_tiles() {
     );
     assert_eq!(out2.shape, image.shape);
 }
+
+/// A 4-megapixel photo with the shipped model on a device that binds 128 MiB (lavapipe; the
+/// WebGPU default): one 32-channel attention head of its full-size maps is 512 MiB in f32,
+/// so it was tiled; with heads bound in pieces it plans as one forward, and without them it
+/// still tiles. Planned only: no GPU needed.
+#[test]
+fn four_megapixels_are_one_forward_with_128_mib_bindings() {
+    let model = Model::load(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/models/allinone-small.safetensors"),
+    )
+    .unwrap();
+    let mut opts = TileOptions {
+        tile: None,
+        overlap: 32,
+        memory_budget: 8 << 30,
+        max_binding: 128 << 20,
+        split_heads: true,
+        max_side: 65535,
+        min_tile: 64,
+        precision: wgpu_restore::Precision::F32,
+    };
+    let (h, w) = (1728, 2304);
+    assert_eq!(auto_tile(&model, h, w, &opts).unwrap(), None);
+    let plan = wgpu_restore::plan_function(
+        &model,
+        "restore",
+        &model.restore_inputs(h, w),
+        opts.precision,
+        opts.max_binding,
+        true,
+    )
+    .unwrap();
+    assert!(plan.slots.iter().all(|&b| b <= 128 << 20));
+    println!(
+        "4 MP: one forward, peak {} MiB in {} buffers",
+        plan.peak_bytes >> 20,
+        plan.slots.len()
+    );
+    opts.split_heads = false;
+    assert!(auto_tile(&model, h, w, &opts).unwrap().is_some());
+}

@@ -1,12 +1,26 @@
 //! Launcher for shaders/attention_window.wgsl (any window size, reflect padding): one
 //! dispatch per run of heads whose q, k, v and output lie in one segment each (segments.rs;
-//! one dispatch, usually).
+//! one dispatch, usually), or, for a value whose single head is over the binding limit, one
+//! dispatch per head with the head's pieces bound side by side (the split variant).
 
-use super::segments::{chunks, Operand};
-use super::{pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
+use super::segments::{chunks, head_binding, splits_heads, HeadBinding, Operand};
+use super::{pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef, MAX_HEAD_PIECES};
 
-pub static SHADER: ShaderDef =
-    shader!("attention_window", [Uniform, Read, Read, Read, Read, Write]);
+pub static SHADER: ShaderDef = shader!(
+    "attention_window",
+    ["attention_window", "attention_window_bind"],
+    [Uniform, Read, Read, Read, Read, Write]
+);
+
+/// The variant whose q, k, v and output each take up to four bindings.
+pub static SPLIT_SHADER: ShaderDef = shader!(
+    "attention_window_split",
+    ["attention_window", "attention_window_split"],
+    [
+        Uniform, Read, Read, Read, Read, Read, Read, Read, Read, Read, Read, Read, Read, Read,
+        Write, Write, Write, Write
+    ]
+);
 
 /// The shader variant for heads of `d` channels: (CH, its WGSL prelude: CH and QMAX).
 /// Measured on lavapipe at 481x321: d = 32 runs 3 times faster with one 32-channel chunk
@@ -41,7 +55,7 @@ pub fn head_width(qkv_channels: usize, heads: usize) -> usize {
     qkv_channels / 3 / heads
 }
 
-pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> Vec<Dispatch> {
+pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> crate::Result<Vec<Dispatch>> {
     let qkv = ctx.ins[0];
     let c = qkv.c / 3;
     let d = c / heads;
@@ -51,47 +65,112 @@ pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> Vec<Dispatch> {
     };
     let chunks_per_head = d.div_ceil(ch);
     let segs = &ctx.in_segs[0];
+    let params = |head0: usize, offs: [usize; 4], pieces: [usize; 4]| {
+        vec![
+            u(head0),
+            u(qkv.h),
+            u(qkv.w),
+            u(offs[1]),
+            u(d),
+            u(window),
+            u(chunks_per_head),
+            u(pitch(qkv)),
+            u(offs[2]),
+            u(offs[3]),
+            u(offs[0]),
+            u(pieces[1]),
+            u(pieces[2]),
+            u(pieces[3]),
+            u(pieces[0]),
+        ]
+    };
+    let workgroups = |n_heads: usize| {
+        Grid::Dims([
+            u(qkv.w.div_ceil(per_thread).div_ceil(64)),
+            u(qkv.h),
+            u(n_heads * chunks_per_head),
+        ])
+    };
+    if splits_heads(segs, d) || splits_heads(ctx.out_segs, d) {
+        return (0..heads)
+            .map(|h| {
+                let [o, q, k, v] = bind_head(ctx, c, d, h)?;
+                let mut bindings = Vec::with_capacity(17);
+                for op in [&q, &k, &v] {
+                    bindings.extend(pieces(op, |s| Res::Input(0, s)));
+                }
+                bindings.push(Res::Weight("alpha"));
+                bindings.extend(pieces(&o, Res::Output));
+                Ok(Dispatch {
+                    shader: &SPLIT_SHADER,
+                    entry,
+                    variant,
+                    constants: vec![],
+                    params: params(
+                        h,
+                        [o.offset, q.offset, k.offset, v.offset],
+                        [o.piece, q.piece, k.piece, v.piece],
+                    ),
+                    bindings,
+                    workgroups: workgroups(1),
+                })
+            })
+            .collect();
+    }
     let ops = [
         Operand::same(ctx.out_segs),
         Operand::same(segs),
         Operand::shifted(segs, c),
         Operand::shifted(segs, 2 * c),
     ];
-    chunks(c, &ops)
+    Ok(chunks(c, &ops)
         .iter()
-        .map(|k| {
-            let n_heads = k.len() / d;
-            Dispatch {
-                shader: &SHADER,
-                entry,
-                variant,
-                constants: vec![],
-                params: vec![
-                    u(k.c0 / d),
-                    u(qkv.h),
-                    u(qkv.w),
-                    u(k.off(1)),
-                    u(d),
-                    u(window),
-                    u(chunks_per_head),
-                    u(pitch(qkv)),
-                    u(k.off(2)),
-                    u(k.off(3)),
-                    u(k.off(0)),
-                ],
-                bindings: vec![
-                    Res::Input(0, k.seg(1)),
-                    Res::Input(0, k.seg(2)),
-                    Res::Input(0, k.seg(3)),
-                    Res::Weight("alpha"),
-                    Res::Output(k.seg(0)),
-                ],
-                workgroups: Grid::Dims([
-                    u(qkv.w.div_ceil(per_thread).div_ceil(64)),
-                    u(qkv.h),
-                    u(n_heads * chunks_per_head),
-                ]),
-            }
+        .map(|k| Dispatch {
+            shader: &SHADER,
+            entry,
+            variant,
+            constants: vec![],
+            params: params(k.c0 / d, [k.off(0), k.off(1), k.off(2), k.off(3)], [d; 4]),
+            bindings: vec![
+                Res::Input(0, k.seg(1)),
+                Res::Input(0, k.seg(2)),
+                Res::Input(0, k.seg(3)),
+                Res::Weight("alpha"),
+                Res::Output(k.seg(0)),
+            ],
+            workgroups: workgroups(k.len() / d),
         })
+        .collect())
+}
+
+/// How head `h`'s output, q, k and v are bound (qkv holds q, k, v of `c` channels each).
+pub(super) fn bind_head(
+    ctx: &NodeCtx,
+    c: usize,
+    d: usize,
+    h: usize,
+) -> crate::Result<[HeadBinding; 4]> {
+    let segs = &ctx.in_segs[0];
+    let found = [
+        head_binding(ctx.out_segs, h * d, d),
+        head_binding(segs, h * d, d),
+        head_binding(segs, c + h * d, d),
+        head_binding(segs, 2 * c + h * d, d),
+    ];
+    if found.iter().any(Option::is_none) {
+        return Err(crate::Error::Node {
+            node: ctx.node.name.clone(),
+            msg: format!(
+                "head {h} ({d} channels) is split over buffers that do not tile it (use tiles)"
+            ),
+        });
+    }
+    Ok(found.map(Option::unwrap))
+}
+
+/// The four bindings of one operand's head: its pieces, then unused slots.
+pub(super) fn pieces(b: &HeadBinding, res: impl Fn(usize) -> Res) -> Vec<Res> {
+    (0..MAX_HEAD_PIECES)
+        .map(|i| b.segments.get(i).map_or(Res::Dummy, |&s| res(s)))
         .collect()
 }

@@ -20,6 +20,8 @@ pub mod reduce;
 pub mod resize;
 pub mod segments;
 
+pub use segments::MAX_HEAD_PIECES;
+
 use crate::model::{FusedNorm, HostTensor, Node, Op};
 use crate::tensor::Shape;
 
@@ -83,14 +85,18 @@ pub fn device_bytes(s: Shape, precision: Precision) -> u64 {
     (s.c * pitch(s)) as u64 * precision.bytes()
 }
 
+/// A [`ShaderDef`] of `shaders/{name}.wgsl` after common.wgsl; with a list of files, their
+/// concatenation (a kernel body and the file of bindings and accessors of one variant).
 macro_rules! shader {
     ($name:literal, [$($kind:ident),*]) => {
+        $crate::ops::shader!($name, [$name], [$($kind),*])
+    };
+    ($name:literal, [$($file:literal),+], [$($kind:ident),*]) => {
         $crate::ops::ShaderDef {
             name: $name,
             source: concat!(
                 include_str!("../../shaders/common.wgsl"),
-                "\n",
-                include_str!(concat!("../../shaders/", $name, ".wgsl"))
+                $("\n", include_str!(concat!("../../shaders/", $file, ".wgsl"))),+
             ),
             bindings: &[$($crate::ops::BindKind::$kind),*],
         }
@@ -237,6 +243,16 @@ pub fn granules(op: &Op, ins: &[Shape], _out: Shape) -> (Vec<usize>, usize) {
     (inputs, output)
 }
 
+/// Whether the op's kernels can read a value whose segments hold parts of one granule (the
+/// attention kernels' split variants, up to [`MAX_HEAD_PIECES`] pieces of a head).
+pub fn takes_split_heads(op: &Op) -> bool {
+    matches!(op, Op::ChannelAttention { .. } | Op::WindowAttention { .. })
+}
+
+/// Storage bindings per stage the split attention variants use (channel attention's: q, k,
+/// v and the output in four bindings each, the temperature and three scratch buffers).
+pub const SPLIT_HEAD_BINDINGS: u32 = 4 * MAX_HEAD_PIECES as u32 + 4;
+
 /// The dispatches of one node; an error when a value is split into segments (too large for
 /// one binding) and the node's kernel cannot take it in pieces.
 pub fn encode(ctx: &NodeCtx) -> crate::Result<Vec<Dispatch>> {
@@ -259,8 +275,8 @@ pub fn encode(ctx: &NodeCtx) -> crate::Result<Vec<Dispatch>> {
             ctx.require_whole()?;
             vec![norm::channel_affine(x)]
         }
-        Op::ChannelAttention { heads } => attention_channel::encode(ctx, heads),
-        Op::WindowAttention { heads, window } => attention_window::encode(ctx, heads, window),
+        Op::ChannelAttention { heads } => attention_channel::encode(ctx, heads)?,
+        Op::WindowAttention { heads, window } => attention_window::encode(ctx, heads, window)?,
         Op::GeluGate => elementwise::gelu_gate(ctx),
         Op::Add => elementwise::binary(ctx, "add", 0.0, 0.0),
         Op::WeightedAdd => {

@@ -47,6 +47,28 @@ pub fn of(
     split(shape.c, plane, granule, limit)
 }
 
+/// The segments of a value whose granule (a head) alone is over `limit`: pieces of
+/// `granule / 2` or `granule / 4` channels, the largest that fits, so that every segment is
+/// exactly one piece and each head spans at most [`MAX_HEAD_PIECES`] of them (see
+/// [`head_binding`]). `None` if a quarter head is still over the limit.
+pub fn of_head_pieces(
+    shape: Shape,
+    precision: super::Precision,
+    granule: usize,
+    limit: u64,
+) -> Option<Segments> {
+    let mut parts = 2;
+    while parts <= MAX_HEAD_PIECES {
+        if granule.is_multiple_of(parts) {
+            if let Some(s) = of(shape, precision, granule / parts, limit) {
+                return Some(s);
+            }
+        }
+        parts *= 2;
+    }
+    None
+}
+
 /// An operand of a chunked dispatch: its segments, and the affine map from the channel
 /// index being chunked (`i`) to the operand's channel (`scale * i + shift`).
 #[derive(Clone, Copy, Debug)]
@@ -135,6 +157,53 @@ pub fn chunks(n: usize, operands: &[Operand]) -> Vec<Chunk> {
     out
 }
 
+/// The most bindings one operand of an attention kernel spreads a head over (the split
+/// variants bind 4 per operand: 17 and 20 storage bindings in all).
+pub const MAX_HEAD_PIECES: usize = 4;
+
+/// How an attention kernel binds the `d` channels of one head starting at channel `first`
+/// of a value: the segments holding them, the channel of `first` inside the first one, and
+/// the planes per segment (the head width when one segment holds the whole head).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadBinding {
+    pub segments: Vec<usize>,
+    pub offset: usize,
+    pub piece: usize,
+}
+
+/// The binding of one head (see [`HeadBinding`]): one segment, or consecutive segments of
+/// equal size that start with the head and tile it, at most [`MAX_HEAD_PIECES`] of them
+/// (what the planner makes of a value whose head is over the binding limit). `None`
+/// otherwise.
+pub fn head_binding(segs: &Segments, first: usize, d: usize) -> Option<HeadBinding> {
+    let s = segs.iter().position(|&(a, b)| (a..b).contains(&first))?;
+    let (s0, s1) = segs[s];
+    if first + d <= s1 {
+        return Some(HeadBinding {
+            segments: vec![s],
+            offset: first - s0,
+            piece: d,
+        });
+    }
+    let piece = s1 - s0;
+    let n = d / piece;
+    let tiles = first == s0
+        && d.is_multiple_of(piece)
+        && n <= MAX_HEAD_PIECES
+        && (0..n).all(|i| segs.get(s + i) == Some(&(s0 + i * piece, s0 + (i + 1) * piece)));
+    tiles.then(|| HeadBinding {
+        segments: (s..s + n).collect(),
+        offset: 0,
+        piece,
+    })
+}
+
+/// Whether any segment of `segs` holds fewer than `d` channels: a value whose heads the
+/// attention kernels must read from several bindings.
+pub fn splits_heads(segs: &Segments, d: usize) -> bool {
+    segs.iter().any(|&(a, b)| b - a < d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +216,24 @@ mod tests {
         // Granule 3: at most 3 per segment.
         assert_eq!(split(9, 100, 3, 450), Some(vec![(0, 3), (3, 6), (6, 9)]));
         assert_eq!(split(9, 100, 5, 450), None);
+    }
+
+    #[test]
+    fn heads_bind_whole_or_in_equal_pieces() {
+        // Heads of 8 in segments of 16: whole, at an offset.
+        let whole: Segments = vec![(0, 16), (16, 32)];
+        let b = head_binding(&whole, 24, 8).unwrap();
+        assert_eq!((b.segments, b.offset, b.piece), (vec![1], 8, 8));
+        // Heads of 8 in segments of 2: four pieces.
+        let quarters: Segments = (0..8).map(|i| (2 * i, 2 * i + 2)).collect();
+        let b = head_binding(&quarters, 8, 8).unwrap();
+        assert_eq!((b.segments, b.offset, b.piece), (vec![4, 5, 6, 7], 0, 2));
+        assert!(splits_heads(&quarters, 8) && !splits_heads(&whole, 8));
+        // More than four pieces, or pieces that do not start with the head: not bindable.
+        let eighths: Segments = (0..16).map(|i| (i, i + 1)).collect();
+        assert_eq!(head_binding(&eighths, 0, 8), None);
+        let uneven: Segments = vec![(0, 6), (6, 12), (12, 16)];
+        assert_eq!(head_binding(&uneven, 0, 8), None);
     }
 
     #[test]
