@@ -3,7 +3,7 @@
 //! output lie in one segment each (segments.rs; one set, usually). Scratch: the 2c norms,
 //! the per-chunk partial sums and the heads x d x d attention matrix.
 
-use super::attention_window::{bind_head, pieces};
+use super::heads::{bind_head, pieces};
 use super::segments::{chunks, splits_heads, Operand};
 use super::{pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
 use crate::tensor::Shape;

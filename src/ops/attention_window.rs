@@ -3,8 +3,9 @@
 //! one dispatch, usually), or, for a value whose single head is over the binding limit, one
 //! dispatch per head with the head's pieces bound side by side (the split variant).
 
-use super::segments::{chunks, head_binding, splits_heads, HeadBinding, Operand};
-use super::{pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef, MAX_HEAD_PIECES};
+use super::heads::{bind_head, pieces};
+use super::segments::{chunks, splits_heads, Operand};
+use super::{pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
 
 pub static SHADER: ShaderDef = shader!(
     "attention_window",
@@ -141,36 +142,4 @@ pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> crate::Result<Vec<D
             workgroups: workgroups(k.len() / d),
         })
         .collect())
-}
-
-/// How head `h`'s output, q, k and v are bound (qkv holds q, k, v of `c` channels each).
-pub(super) fn bind_head(
-    ctx: &NodeCtx,
-    c: usize,
-    d: usize,
-    h: usize,
-) -> crate::Result<[HeadBinding; 4]> {
-    let segs = &ctx.in_segs[0];
-    let found = [
-        head_binding(ctx.out_segs, h * d, d),
-        head_binding(segs, h * d, d),
-        head_binding(segs, c + h * d, d),
-        head_binding(segs, 2 * c + h * d, d),
-    ];
-    if found.iter().any(Option::is_none) {
-        return Err(crate::Error::Node {
-            node: ctx.node.name.clone(),
-            msg: format!(
-                "head {h} ({d} channels) is split over buffers that do not tile it (use tiles)"
-            ),
-        });
-    }
-    Ok(found.map(Option::unwrap))
-}
-
-/// The four bindings of one operand's head: its pieces, then unused slots.
-pub(super) fn pieces(b: &HeadBinding, res: impl Fn(usize) -> Res) -> Vec<Res> {
-    (0..MAX_HEAD_PIECES)
-        .map(|i| b.segments.get(i).map_or(Res::Dummy, |&s| res(s)))
-        .collect()
 }

@@ -12,6 +12,7 @@ pub mod attention_window;
 pub mod conv;
 pub mod conv3x3;
 pub mod elementwise;
+pub mod heads;
 pub mod layout;
 pub mod matmul;
 pub mod norm;

@@ -5,6 +5,12 @@
 //! that lies inside one segment of every value it touches: the kernels take the chunk's
 //! channel offsets as parameters. An image whose forward fits the device's memory thus runs
 //! as one exact forward, with no tiling, overlap or seams.
+//!
+//! Segments keep what one dispatch reads together (a head, a pixel-shuffle group) whole,
+//! except where one head alone is over the limit (4 megapixels in f32 on a 128 MiB binding):
+//! then a value read and written only by attention kernels is split into halves or quarters
+//! of heads ([`of_head_pieces`]), and those kernels bind a head as up to four segments
+//! ([`head_binding`], ops/heads.rs).
 
 use crate::tensor::Shape;
 
