@@ -1,6 +1,6 @@
 //! Kernel launchers: one module per shader file. Each turns a node (op, input and output
 //! shapes, weights) into dispatches: entry point, uniform parameters, override constants,
-//! bindings and the number of workgroups. The executor (src/exec.rs) resolves bindings to
+//! bindings and the number of workgroups. The executor (src/exec/) resolves bindings to
 //! buffers.
 //!
 //! On the device a `C x H x W` value is C planes of [`pitch`] elements (H*W rounded up to a

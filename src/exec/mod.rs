@@ -1,12 +1,21 @@
 //! Execution: per-model weight buffers, per-(function, input size) prepared forwards
 //! (planned buffers, bind groups, uniform parameters), one command encoder per forward.
 
+mod crops;
+mod layout;
+mod planner;
+
+pub use crops::{crop_origins, extract_crop};
+pub use planner::{memory_report, plan_function, MemoryReport};
+
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::model::{HostTensor, Model};
 use crate::ops::{self, device_bytes, pitch, BindKind, NodeCtx, Precision, Res};
-use crate::plan::{self, Plan};
-use crate::tensor::{reflect_index, Shape, Tensor};
+use crate::plan::Plan;
+use crate::tensor::{Shape, Tensor};
+use layout::{from_device_bytes, to_device_bytes, weights_to_bytes};
+use planner::plan_of;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use wgpu::util::DeviceExt;
@@ -23,190 +32,6 @@ pub struct NodeTiming {
     pub node: String,
     pub op: String,
     pub ms: f64,
-}
-
-/// The memory plan of one function at one input size.
-#[derive(Clone, Debug)]
-pub struct MemoryReport {
-    /// Bytes of all activation buffers (values and scratch) after reuse by liveness.
-    pub peak_bytes: u64,
-    /// Bytes of all values and scratch buffers if none were shared.
-    pub total_bytes: u64,
-    /// Bytes of the weights on the device.
-    pub weight_bytes: u64,
-    /// Number of activation buffers.
-    pub buffers: usize,
-}
-
-/// Plans the buffers of `function` (after fusion, as the runtime runs it) at the given
-/// input sizes, values stored in `precision`, each value split into segments of at most
-/// `binding_limit` bytes (ops/segments.rs; `u64::MAX`: never split). With `split_heads`
-/// (a device with [`ops::SPLIT_HEAD_BINDINGS`] storage bindings per stage), a value whose
-/// single attention head is over the limit is split inside its heads, else it cannot be
-/// planned. No GPU needed.
-pub fn plan_function(
-    model: &Model,
-    function: &str,
-    inputs: &[Shape],
-    precision: Precision,
-    binding_limit: u64,
-    split_heads: bool,
-) -> Result<Plan> {
-    let fused = model.fused(function)?;
-    plan_of(
-        model,
-        &fused.function,
-        inputs,
-        precision,
-        binding_limit,
-        split_heads,
-    )
-}
-
-/// The plan of one form (fused or not) of a model's function.
-fn plan_of(
-    model: &Model,
-    f: &crate::model::CheckedFunction,
-    inputs: &[Shape],
-    precision: Precision,
-    binding_limit: u64,
-    split_heads: bool,
-) -> Result<Plan> {
-    // Shapes of every value of the unfused function: a superset of the fused one's.
-    let shapes = model.infer_shapes(&f.name, inputs)?;
-    // The channel granule of each value: what its writer and readers need together; and
-    // the values some op needs in whole granules (all but the attention kernels, which
-    // also take a head in pieces).
-    let mut granule: HashMap<String, usize> = HashMap::new();
-    let mut rigid: std::collections::HashSet<String> = Default::default();
-    let mut need = |v: &str, g: usize, op: &crate::model::Op| {
-        let e = granule.entry(v.to_string()).or_insert(1);
-        *e = lcm(*e, g);
-        if g > 1 && !ops::takes_split_heads(op) {
-            rigid.insert(v.to_string());
-        }
-    };
-    let mut scratch = Vec::with_capacity(f.def.nodes.len());
-    for (node, op) in f.def.nodes.iter().zip(&f.ops) {
-        let ins: Vec<Shape> = node.inputs.iter().map(|v| shapes[v]).collect();
-        let out = shapes[&node.outputs[0]];
-        let (gi, go) = ops::granules(op, &ins, out);
-        for (v, g) in node.inputs.iter().zip(gi) {
-            need(v, g, op);
-        }
-        need(&node.outputs[0], go, op);
-        scratch.push(ops::scratch_bytes(op, &ins, out));
-    }
-    let values = f
-        .def
-        .inputs
-        .iter()
-        .map(|i| &i.name)
-        .chain(f.def.nodes.iter().map(|n| &n.outputs[0]));
-    let mut segments = HashMap::new();
-    let mut bytes = HashMap::new();
-    for v in values {
-        let s = shapes[v];
-        let g = granule.get(v).copied().unwrap_or(1);
-        let segs = ops::segments::of(s, precision, g, binding_limit)
-            .or_else(|| {
-                let pieces = split_heads && !rigid.contains(v);
-                pieces
-                    .then(|| ops::segments::of_head_pieces(s, precision, g, binding_limit))
-                    .flatten()
-            })
-            .ok_or_else(|| Error::BufferTooLarge {
-                value: format!("{v} ({s}): one channel"),
-                bytes: ops::pitch(s) as u64 * precision.bytes() * g as u64,
-                limit: binding_limit,
-            })?;
-        let plane = ops::pitch(s) as u64 * precision.bytes();
-        bytes.insert(
-            v.clone(),
-            segs.iter().map(|(a, b)| (b - a) as u64 * plane).collect(),
-        );
-        segments.insert(v.clone(), segs);
-    }
-    let mut plan = plan::plan(&f.def, &bytes, &scratch);
-    plan.value_segments = segments;
-    Ok(plan)
-}
-
-fn lcm(a: usize, b: usize) -> usize {
-    fn gcd(a: usize, b: usize) -> usize {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
-    a / gcd(a, b).max(1) * b
-}
-
-/// The memory needed by `function` at the given input sizes, values and weights stored in
-/// `precision` (no GPU needed).
-pub fn memory_report(
-    model: &Model,
-    function: &str,
-    inputs: &[Shape],
-    precision: Precision,
-) -> Result<MemoryReport> {
-    let p = plan_function(model, function, inputs, precision, u64::MAX, false)?;
-    Ok(MemoryReport {
-        peak_bytes: p.peak_bytes,
-        total_bytes: p.total_bytes,
-        weight_bytes: model
-            .tensors
-            .values()
-            .map(|t| t.data.len() as u64 * precision.bytes())
-            .sum(),
-        buffers: p.slots.len(),
-    })
-}
-
-/// Channels `c0..c1` of `t` (a C x H x W tensor) as the device stores them: planes of
-/// [`pitch`] elements in the storage precision.
-fn to_device_bytes(t: &Tensor, (c0, c1): (usize, usize), precision: Precision) -> Vec<u8> {
-    let (plane, pitch) = (t.shape.plane(), pitch(t.shape));
-    let mut padded = vec![0f32; (c1 - c0) * pitch];
-    for (dst, src) in padded
-        .chunks_exact_mut(pitch)
-        .zip(t.data[c0 * plane..c1 * plane].chunks_exact(plane.max(1)))
-    {
-        dst[..plane].copy_from_slice(src);
-    }
-    weights_to_bytes(&padded, precision)
-}
-
-/// Dense data (weights, or padded planes) in the storage precision.
-fn weights_to_bytes(data: &[f32], precision: Precision) -> Vec<u8> {
-    match precision {
-        Precision::F32 => bytemuck::cast_slice(data).to_vec(),
-        Precision::F16 => data
-            .iter()
-            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
-            .collect(),
-    }
-}
-
-/// The inverse of [`to_device_bytes`].
-fn from_device_bytes(bytes: &[u8], shape: Shape, precision: Precision) -> Tensor {
-    let values: Vec<f32> = match precision {
-        Precision::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Precision::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-    };
-    let (plane, pitch) = (shape.plane(), pitch(shape));
-    let mut data = Vec::with_capacity(shape.numel());
-    for c in 0..shape.c {
-        data.extend_from_slice(&values[c * pitch..c * pitch + plane]);
-    }
-    Tensor::new(shape, data)
 }
 
 struct Step {
@@ -957,83 +782,5 @@ impl Runtime {
             });
         }
         Ok(out)
-    }
-}
-
-/// Crop origins (y, x) for an image, crop side `s`, at most `max_crops`.
-pub fn crop_origins(image: Shape, s: usize, max_crops: usize) -> Vec<(usize, usize)> {
-    let axis = |side: usize| -> Vec<usize> {
-        if side <= s {
-            vec![0]
-        } else {
-            let mut v: Vec<usize> = [0.25f64, 0.75]
-                .iter()
-                .map(|q| {
-                    let o = (side as f64 * q).round() as i64 - (s / 2) as i64;
-                    o.clamp(0, (side - s) as i64) as usize
-                })
-                .collect();
-            v.dedup();
-            v
-        }
-    };
-    let ys = axis(image.h);
-    let xs = axis(image.w);
-    let mut out = Vec::new();
-    for &y in &ys {
-        for &x in &xs {
-            out.push((y, x));
-        }
-    }
-    out.truncate(max_crops.max(1));
-    out
-}
-
-/// An `s x s` crop at (oy, ox), reflect-padded at the bottom/right where the image ends.
-pub fn extract_crop(image: &Tensor, oy: usize, ox: usize, s: usize) -> Tensor {
-    let sh = image.shape;
-    let mut data = Vec::with_capacity(sh.c * s * s);
-    for c in 0..sh.c {
-        for y in 0..s {
-            let sy = reflect_index(oy + y, sh.h);
-            for x in 0..s {
-                let sx = reflect_index(ox + x, sh.w);
-                data.push(image.at(c, sy, sx));
-            }
-        }
-    }
-    Tensor::new(Shape::new(sh.c, s, s), data)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crop_origins_follow_the_format() {
-        // Small sides: one origin 0 (the crop is reflect-padded).
-        assert_eq!(crop_origins(Shape::new(3, 20, 32), 32, 4), vec![(0, 0)]);
-        // side 70, S 32: round(17.5) - 16 = 2, round(52.5) - 16 = 37 (<= 38).
-        assert_eq!(
-            crop_origins(Shape::new(3, 24, 70), 32, 4),
-            vec![(0, 2), (0, 37)]
-        );
-        // side 33: round(8.25) - 16 < 0 -> 0; round(24.75) - 16 = 9 -> clamped to 1.
-        assert_eq!(
-            crop_origins(Shape::new(3, 33, 33), 32, 4),
-            vec![(0, 0), (0, 1), (1, 0), (1, 1)]
-        );
-        assert_eq!(crop_origins(Shape::new(3, 100, 100), 32, 2).len(), 2);
-    }
-
-    #[test]
-    fn crops_are_reflect_padded() {
-        let img = Tensor::new(Shape::new(1, 2, 3), vec![0., 1., 2., 3., 4., 5.]);
-        let c = extract_crop(&img, 0, 0, 4);
-        // Rows 0,1,0,1; columns 0,1,2,1.
-        assert_eq!(
-            c.data,
-            vec![0., 1., 2., 1., 3., 4., 5., 4., 0., 1., 2., 1., 3., 4., 5., 4.]
-        );
     }
 }
