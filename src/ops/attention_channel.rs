@@ -3,8 +3,7 @@
 //! output lie in one segment each (segments.rs; one set, usually). Scratch: the 2c norms,
 //! the per-chunk partial sums and the heads x d x d attention matrix.
 
-use super::heads::{bind_head, pieces};
-use super::segments::{chunks, splits_heads, Operand};
+use super::heads::runs;
 use super::{pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
 use crate::tensor::Shape;
 
@@ -54,14 +53,15 @@ pub fn encode(ctx: &NodeCtx, heads: usize) -> crate::Result<Vec<Dispatch>> {
     let n = qkv.plane();
     let blocks = d.div_ceil(IB);
     let quads = pitch(qkv) / 4;
-    let segs = &ctx.in_segs[0];
-    // The four passes of one run of heads, given its parameters' varying part and bindings.
-    let passes = |shader: &'static ShaderDef,
-                  head0: usize,
-                  n_heads: usize,
-                  offs: [usize; 4],
-                  pieces: [usize; 4],
-                  bindings: Vec<Res>| {
+    let between = [
+        Res::Weight("temperature"),
+        Res::Scratch(0),
+        Res::Scratch(1),
+        Res::Scratch(2),
+    ];
+    let (split, runs) = runs(ctx, heads, &between)?;
+    let mut dispatches = Vec::with_capacity(4 * runs.len());
+    for r in runs {
         let params = vec![
             u(c),
             u(n),
@@ -71,27 +71,28 @@ pub fn encode(ctx: &NodeCtx, heads: usize) -> crate::Result<Vec<Dispatch>> {
             u(pixel_chunks(qkv)),
             u(CHUNK_QUADS),
             u(blocks),
-            u(head0),
-            u(n_heads),
-            u(offs[1]),
-            u(offs[2]),
-            u(offs[3]),
-            u(offs[0]),
-            u(pieces[1]),
-            u(pieces[2]),
-            u(pieces[3]),
-            u(pieces[0]),
+            u(r.head0),
+            u(r.n_heads),
+            u(r.offsets[1]),
+            u(r.offsets[2]),
+            u(r.offsets[3]),
+            u(r.offsets[0]),
+            u(r.pieces[1]),
+            u(r.pieces[2]),
+            u(r.pieces[3]),
+            u(r.pieces[0]),
         ];
         let mk = |entry: &'static str, workgroups: Grid| Dispatch {
-            shader,
+            shader: if split { &SPLIT_SHADER } else { &SHADER },
             entry,
             variant: "",
             constants: vec![],
             params: params.clone(),
-            bindings: bindings.clone(),
+            bindings: r.bindings.clone(),
             workgroups,
         };
-        [
+        let n_heads = r.n_heads;
+        dispatches.extend([
             mk("l2norm", Grid::Linear(u(2 * n_heads * d))),
             mk(
                 "gram",
@@ -102,59 +103,7 @@ pub fn encode(ctx: &NodeCtx, heads: usize) -> crate::Result<Vec<Dispatch>> {
                 "apply",
                 Grid::Dims([u(quads.div_ceil(PX * 64)), u(n_heads * d.div_ceil(MB)), 1]),
             ),
-        ]
-    };
-    let mut dispatches = Vec::new();
-    if splits_heads(segs, d) || splits_heads(ctx.out_segs, d) {
-        for h in 0..heads {
-            let [o, q, k, v] = bind_head(ctx, c, d, h)?;
-            let mut bindings = Vec::with_capacity(20);
-            for op in [&q, &k, &v] {
-                bindings.extend(pieces(op, |s| Res::Input(0, s)));
-            }
-            bindings.extend([
-                Res::Weight("temperature"),
-                Res::Scratch(0),
-                Res::Scratch(1),
-                Res::Scratch(2),
-            ]);
-            bindings.extend(pieces(&o, Res::Output));
-            dispatches.extend(passes(
-                &SPLIT_SHADER,
-                h,
-                1,
-                [o.offset, q.offset, k.offset, v.offset],
-                [o.piece, q.piece, k.piece, v.piece],
-                bindings,
-            ));
-        }
-        return Ok(dispatches);
-    }
-    let ops = [
-        Operand::same(ctx.out_segs),
-        Operand::same(segs),
-        Operand::shifted(segs, c),
-        Operand::shifted(segs, 2 * c),
-    ];
-    for k in chunks(c, &ops) {
-        let bindings = vec![
-            Res::Input(0, k.seg(1)),
-            Res::Input(0, k.seg(2)),
-            Res::Input(0, k.seg(3)),
-            Res::Weight("temperature"),
-            Res::Scratch(0),
-            Res::Scratch(1),
-            Res::Scratch(2),
-            Res::Output(k.seg(0)),
-        ];
-        dispatches.extend(passes(
-            &SHADER,
-            k.c0 / d,
-            k.len() / d,
-            [k.off(0), k.off(1), k.off(2), k.off(3)],
-            [d; 4],
-            bindings,
-        ));
+        ]);
     }
     Ok(dispatches)
 }

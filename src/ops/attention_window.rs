@@ -3,8 +3,7 @@
 //! one dispatch, usually), or, for a value whose single head is over the binding limit, one
 //! dispatch per head with the head's pieces bound side by side (the split variant).
 
-use super::heads::{bind_head, pieces};
-use super::segments::{chunks, splits_heads, Operand};
+use super::heads::runs;
 use super::{pitch, shader, u, Dispatch, Grid, NodeCtx, Res, ShaderDef};
 
 pub static SHADER: ShaderDef = shader!(
@@ -65,81 +64,37 @@ pub fn encode(ctx: &NodeCtx, heads: usize, window: usize) -> crate::Result<Vec<D
         None => ("window_attention", variant(d), 1),
     };
     let chunks_per_head = d.div_ceil(ch);
-    let segs = &ctx.in_segs[0];
-    let params = |head0: usize, offs: [usize; 4], pieces: [usize; 4]| {
-        vec![
-            u(head0),
-            u(qkv.h),
-            u(qkv.w),
-            u(offs[1]),
-            u(d),
-            u(window),
-            u(chunks_per_head),
-            u(pitch(qkv)),
-            u(offs[2]),
-            u(offs[3]),
-            u(offs[0]),
-            u(pieces[1]),
-            u(pieces[2]),
-            u(pieces[3]),
-            u(pieces[0]),
-        ]
-    };
-    let workgroups = |n_heads: usize| {
-        Grid::Dims([
-            u(qkv.w.div_ceil(per_thread).div_ceil(64)),
-            u(qkv.h),
-            u(n_heads * chunks_per_head),
-        ])
-    };
-    if splits_heads(segs, d) || splits_heads(ctx.out_segs, d) {
-        return (0..heads)
-            .map(|h| {
-                let [o, q, k, v] = bind_head(ctx, c, d, h)?;
-                let mut bindings = Vec::with_capacity(17);
-                for op in [&q, &k, &v] {
-                    bindings.extend(pieces(op, |s| Res::Input(0, s)));
-                }
-                bindings.push(Res::Weight("alpha"));
-                bindings.extend(pieces(&o, Res::Output));
-                Ok(Dispatch {
-                    shader: &SPLIT_SHADER,
-                    entry,
-                    variant,
-                    constants: vec![],
-                    params: params(
-                        h,
-                        [o.offset, q.offset, k.offset, v.offset],
-                        [o.piece, q.piece, k.piece, v.piece],
-                    ),
-                    bindings,
-                    workgroups: workgroups(1),
-                })
-            })
-            .collect();
-    }
-    let ops = [
-        Operand::same(ctx.out_segs),
-        Operand::same(segs),
-        Operand::shifted(segs, c),
-        Operand::shifted(segs, 2 * c),
-    ];
-    Ok(chunks(c, &ops)
-        .iter()
-        .map(|k| Dispatch {
-            shader: &SHADER,
+    let (split, runs) = runs(ctx, heads, &[Res::Weight("alpha")])?;
+    Ok(runs
+        .into_iter()
+        .map(|r| Dispatch {
+            shader: if split { &SPLIT_SHADER } else { &SHADER },
             entry,
             variant,
             constants: vec![],
-            params: params(k.c0 / d, [k.off(0), k.off(1), k.off(2), k.off(3)], [d; 4]),
-            bindings: vec![
-                Res::Input(0, k.seg(1)),
-                Res::Input(0, k.seg(2)),
-                Res::Input(0, k.seg(3)),
-                Res::Weight("alpha"),
-                Res::Output(k.seg(0)),
+            params: vec![
+                u(r.head0),
+                u(qkv.h),
+                u(qkv.w),
+                u(r.offsets[1]),
+                u(d),
+                u(window),
+                u(chunks_per_head),
+                u(pitch(qkv)),
+                u(r.offsets[2]),
+                u(r.offsets[3]),
+                u(r.offsets[0]),
+                u(r.pieces[1]),
+                u(r.pieces[2]),
+                u(r.pieces[3]),
+                u(r.pieces[0]),
             ],
-            workgroups: workgroups(k.len() / d),
+            bindings: r.bindings,
+            workgroups: Grid::Dims([
+                u(qkv.w.div_ceil(per_thread).div_ceil(64)),
+                u(qkv.h),
+                u(r.n_heads * chunks_per_head),
+            ]),
         })
         .collect())
 }
