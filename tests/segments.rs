@@ -11,8 +11,12 @@ mod common;
 use wgpu_restore::ops::device_bytes;
 use wgpu_restore::{Model, Precision, Shape};
 
+/// The binding limit belongs to the shared runtime: the tests that lower it take turns.
+static BINDING_LIMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn split_values_give_the_whole_forward() {
+    let _turn = BINDING_LIMIT.lock().unwrap_or_else(|e| e.into_inner());
     let rt = common::runtime();
     // (model, probabilities, full-size planes per binding: at least the widest head)
     let cases = [
@@ -49,6 +53,7 @@ fn split_values_give_the_whole_forward() {
 /// still the whole one: without that split the plan is refused (and the image was tiled).
 #[test]
 fn heads_split_over_bindings_give_the_whole_forward() {
+    let _turn = BINDING_LIMIT.lock().unwrap_or_else(|e| e.into_inner());
     let rt = common::runtime();
     assert!(
         rt.split_heads(),
